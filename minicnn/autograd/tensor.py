@@ -1,0 +1,290 @@
+"""``Tensor``: an array (NumPy or CuPy), its gradient, and the function that created it."""
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import numpy as np
+
+from minicnn import backend
+from minicnn.autograd import grad_mode
+
+DEFAULT_DTYPE = np.dtype(np.float32)
+
+
+def _is_array(data: Any) -> bool:
+    return type(data) is np.ndarray or backend.device_of(data) is not backend.CPU
+
+
+def _infer_array(data: Any, dtype: Any = None) -> Any:
+    """An array from Python data: floats default to float32, ints to int64 (as PyTorch)."""
+    if isinstance(data, Tensor):
+        data = data.data
+    if isinstance(data, np.generic):
+        data = np.asarray(data)
+    if _is_array(data):
+        return data if dtype is None else data.astype(dtype, copy=False)
+    if isinstance(data, (list, tuple)) and any(isinstance(d, Tensor) for d in data):
+        data = [d.data if isinstance(d, Tensor) else d for d in data]
+    arr = np.asarray(data)
+    if dtype is not None:
+        return arr.astype(dtype, copy=False)
+    if arr.dtype.kind == "f":
+        return arr.astype(DEFAULT_DTYPE, copy=False)
+    if arr.dtype.kind in "iu":
+        return arr.astype(np.int64, copy=False)
+    if arr.dtype.kind in "bc":
+        return arr
+    raise TypeError(f"cannot make a tensor from {type(data).__name__} of dtype {arr.dtype}")
+
+
+class Tensor:
+    """An n-dimensional array with reverse-mode automatic differentiation.
+
+    ``data`` is the raw array (NumPy on the CPU, CuPy on a GPU); ``grad`` the accumulated
+    gradient (a Tensor, leaves only unless ``retain_grad()``); ``creator`` the Function that made
+    it (``None`` for leaves); ``generation`` its depth in the graph.
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "creator", "generation", "retains_grad",
+                 "__weakref__")
+    __array_ufunc__ = None  # NumPy defers to Tensor's reflected operators
+    __hash__ = object.__hash__
+
+    def __init__(self, data: Any, requires_grad: bool = False) -> None:
+        if type(data) is not np.ndarray:
+            data = _infer_array(data)
+        if requires_grad and data.dtype.kind not in "fc":
+            raise RuntimeError(
+                f"only tensors of floating point dtype can require gradients, got {data.dtype}"
+            )
+        self.data = data
+        self.grad: Tensor | None = None
+        self.requires_grad = requires_grad
+        self.creator = None
+        self.generation = 0
+        self.retains_grad = False
+
+    # ----------------------------------------------------------------- attributes
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.data.shape)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def device(self) -> str:
+        return backend.device_of(self.data).name
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.creator is None
+
+    @property
+    def grad_fn(self) -> Any:
+        return self.creator
+
+    @property
+    def T(self) -> Tensor:
+        return self.permute(*reversed(range(self.ndim)))
+
+    def size(self, dim: int | None = None) -> Any:
+        return self.shape if dim is None else self.shape[dim]
+
+    def dim(self) -> int:
+        return self.ndim
+
+    def numel(self) -> int:
+        return int(self.data.size)
+
+    def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __iter__(self) -> Iterator[Tensor]:
+        return (self[i] for i in range(len(self)))
+
+    # ----------------------------------------------------------------- autograd
+    def backward(self, gradient: Tensor | Any = None, retain_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf), times ``gradient``, into every leaf's ``.grad``.
+
+        ``gradient`` defaults to 1 for a one-element tensor and is required otherwise.
+        The graph's saved values are freed afterwards unless ``retain_graph`` is True.
+        """
+        from minicnn.autograd.engine import run_backward
+
+        if not self.requires_grad:
+            raise RuntimeError(
+                "element 0 of tensors does not require grad and does not have a grad_fn"
+            )
+        xp = backend.get_array_module(self.data)
+        if gradient is None:
+            if self.data.size != 1:
+                raise RuntimeError(
+                    f"grad can be implicitly created only for scalar outputs; this tensor has "
+                    f"shape {self.shape}: pass backward(gradient) of that shape"
+                )
+            gy = xp.ones_like(self.data)
+        else:
+            gy = gradient.data if isinstance(gradient, Tensor) else _infer_array(gradient)
+            if tuple(gy.shape) != self.shape:
+                raise RuntimeError(
+                    f"Mismatch in shape: gradient has a shape of {tuple(gy.shape)} and the "
+                    f"tensor has a shape of {self.shape}"
+                )
+            gy = xp.asarray(gy, dtype=self.dtype) if gy.dtype != self.dtype else gy
+        run_backward(self, gy, retain_graph=retain_graph)
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` on this non-leaf tensor during backward."""
+        self.retains_grad = True
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        if requires_grad and self.dtype.kind not in "fc":
+            raise RuntimeError(
+                f"only tensors of floating point dtype can require gradients, got {self.dtype}"
+            )
+        self.requires_grad = requires_grad
+        return self
+
+    def detach(self) -> Tensor:
+        """The same data, cut from the graph."""
+        return Tensor(self.data)
+
+    # ----------------------------------------------------------------- conversions
+    def item(self) -> Any:
+        """The value of a one-element tensor as a Python number (a device-to-host sync)."""
+        if self.data.size != 1:
+            raise ValueError(
+                f"a Tensor with {self.data.size} elements cannot be converted to Scalar"
+            )
+        return backend.to_host(self.data).item()
+
+    def numpy(self) -> np.ndarray:
+        """The data as a NumPy array (copied to the host if it lives on a device)."""
+        if self.requires_grad and grad_mode.is_grad_enabled():
+            raise RuntimeError(
+                "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy()"
+            )
+        return backend.to_host(self.data)
+
+    def tolist(self) -> Any:
+        return backend.to_host(self.data).tolist()
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __bool__(self) -> bool:
+        return bool(self.item())
+
+    def __index__(self) -> int:
+        if self.dtype.kind not in "iu":
+            raise TypeError(f"only integer tensors can be used as an index, got {self.dtype}")
+        return int(self.item())
+
+    def to(self, *args: Any, dtype: Any = None, device: Any = None) -> Tensor:
+        """This tensor on another device and/or with another dtype (differentiable).
+
+        ``t.to('cuda')``, ``t.to(minicnn.float64)``, ``t.to('cpu', minicnn.float32)``.
+        """
+        for a in args:
+            if isinstance(a, str) or isinstance(a, backend.Device):
+                device = a
+            elif isinstance(a, Tensor):
+                device, dtype = a.device, a.dtype
+            else:
+                dtype = a
+        from minicnn.ops.elementwise import to_copy
+
+        return to_copy(self, dtype=dtype, device=device)
+
+    def cpu(self) -> Tensor:
+        return self.to("cpu")
+
+    def cuda(self) -> Tensor:
+        return self.to("cuda")
+
+    def double(self) -> Tensor:
+        return self.to(np.float64)
+
+    def float(self) -> Tensor:
+        return self.to(np.float32)
+
+    def long(self) -> Tensor:
+        return self.to(np.int64)
+
+    def int(self) -> Tensor:
+        return self.to(np.int32)
+
+    def bool(self) -> Tensor:
+        return self.to(np.bool_)
+
+    def type_as(self, other: Tensor) -> Tensor:
+        return self.to(other.dtype)
+
+    # ----------------------------------------------------------------- in place (no graph)
+    def _check_inplace(self) -> None:
+        if self.requires_grad and self.is_leaf and grad_mode.is_grad_enabled():
+            raise RuntimeError(
+                "a leaf Variable that requires grad is being used in an in-place operation; "
+                "wrap it in minicnn.no_grad()"
+            )
+
+    def zero_(self) -> Tensor:
+        self._check_inplace()
+        self.data[...] = 0
+        return self
+
+    def fill_(self, value: Any) -> Tensor:
+        self._check_inplace()
+        self.data[...] = value
+        return self
+
+    def copy_(self, src: Tensor | Any) -> Tensor:
+        """Copy ``src``'s values into this tensor's array (shape must match; no graph)."""
+        self._check_inplace()
+        arr = src.data if isinstance(src, Tensor) else _infer_array(src)
+        if tuple(arr.shape) != self.shape:
+            raise ValueError(f"copy_: expected shape {self.shape}, got {tuple(arr.shape)}")
+        self.data[...] = backend.to_device(arr, backend.device_of(self.data))
+        return self
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self._check_inplace()
+        if self.creator is not None and grad_mode.is_grad_enabled():
+            raise RuntimeError("in-place assignment into a tensor that is part of a graph")
+        if isinstance(value, Tensor):
+            value = value.data
+        self.data[_index_key(key)] = value
+
+    # ----------------------------------------------------------------- printing
+    def __repr__(self) -> str:
+        body = np.array2string(backend.to_host(self.data), separator=", ", prefix="tensor(")
+        extras = []
+        if self.device != "cpu":
+            extras.append(f"device='{self.device}'")
+        if self.dtype not in (DEFAULT_DTYPE, np.dtype(np.int64), np.dtype(np.bool_)):
+            extras.append(f"dtype={self.dtype}")
+        if self.creator is not None:
+            extras.append(f"grad_fn={self.creator!r}")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        return "tensor(" + ", ".join([body] + extras) + ")"
+
+
+def _index_key(key: Any) -> Any:
+    """An indexing key with Tensors replaced by their arrays."""
+    if isinstance(key, Tensor):
+        return key.data
+    if isinstance(key, tuple):
+        return tuple(k.data if isinstance(k, Tensor) else k for k in key)
+    return key

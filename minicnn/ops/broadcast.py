@@ -1,0 +1,59 @@
+"""Helpers shared by the ops: scalars to arrays, and broadcast gradients summed back."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from minicnn import backend
+from minicnn.autograd.tensor import DEFAULT_DTYPE, Tensor, _infer_array
+
+
+def sum_to(g: Any, shape: tuple[int, ...]) -> Any:
+    """``g`` summed over the axes that broadcasting added or stretched, so that it has ``shape``.
+
+    If ``y = f(x)`` broadcast ``x`` of ``shape`` up to ``g.shape``, then
+    ``dL/dx = sum_to(dL/dy, shape)``.
+    """
+    if tuple(g.shape) == tuple(shape):
+        return g
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        i + lead for i, s in enumerate(shape) if s == 1 and g.shape[i + lead] != 1
+    )
+    g = g.sum(axis=axes, keepdims=True)
+    return g.reshape(shape) if lead else g
+
+
+def as_tensor_like(value: Any, ref: Tensor) -> Tensor:
+    """``value`` as a Tensor on ``ref``'s device; a Python number takes ``ref``'s float dtype."""
+    if isinstance(value, Tensor):
+        return value
+    xp = backend.get_array_module(ref.data)
+    if isinstance(value, (bool, int, float)):
+        if ref.dtype.kind == "f":
+            dtype = ref.dtype
+        elif isinstance(value, float):
+            dtype = DEFAULT_DTYPE
+        elif isinstance(value, bool) and ref.dtype.kind == "b":
+            dtype = np.bool_
+        else:
+            dtype = ref.dtype
+        return Tensor(xp.asarray(value, dtype=dtype))
+    arr = _infer_array(value) if not hasattr(value, "dtype") else value
+    return Tensor(backend.to_device(arr, backend.device_of(ref.data)))
+
+
+def normalize_dim(dim: Any, ndim: int) -> Any:
+    """``dim`` (an int, a tuple of ints or None) with negative axes made non-negative."""
+    if dim is None:
+        return None
+    if isinstance(dim, (tuple, list)):
+        return tuple(normalize_dim(d, ndim) for d in dim)
+    dim = int(dim)
+    if not -max(ndim, 1) <= dim < max(ndim, 1):
+        raise IndexError(
+            f"Dimension out of range (expected to be in range of [{-max(ndim, 1)}, "
+            f"{max(ndim, 1) - 1}], but got {dim})"
+        )
+    return dim % max(ndim, 1)

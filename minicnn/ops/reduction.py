@@ -1,0 +1,141 @@
+"""Reductions: sum, mean, max and min (with values and indices), argmax and argmin."""
+from __future__ import annotations
+
+from collections import namedtuple
+from typing import Any
+
+from minicnn import backend
+from minicnn.autograd.function import Function
+from minicnn.autograd.tensor import Tensor
+from minicnn.ops.broadcast import normalize_dim
+
+ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
+
+
+def _expand_back(gy: Any, shape: tuple, dim: Any, keepdim: bool) -> Any:
+    """gy of a reduction over ``dim`` broadcast back to the input ``shape``."""
+    xp = backend.get_array_module(gy)
+    if dim is not None and not keepdim:
+        gy = xp.expand_dims(gy, dim)
+    return xp.broadcast_to(gy, shape)
+
+
+class Sum(Function):
+    """y = sum of x over ``dim`` (all axes when None);  gx = gy broadcast back to x's shape."""
+
+    def __init__(self, dim: Any, keepdim: bool) -> None:
+        self.dim, self.keepdim = dim, keepdim
+
+    def forward(self, x: Any) -> Any:
+        self.shape = x.shape
+        return x.sum(axis=self.dim, keepdims=self.keepdim)
+
+    def backward(self, gy: Any) -> Any:
+        return _expand_back(gy, self.shape, self.dim, self.keepdim)
+
+
+class Mean(Function):
+    """y = sum of x over ``dim`` / n, n the number of summed elements;  gx = gy / n broadcast."""
+
+    def __init__(self, dim: Any, keepdim: bool) -> None:
+        self.dim, self.keepdim = dim, keepdim
+
+    def forward(self, x: Any) -> Any:
+        self.shape = x.shape
+        y = x.mean(axis=self.dim, keepdims=self.keepdim)
+        self.n = x.size // max(y.size, 1) if x.size else 0
+        return y
+
+    def backward(self, gy: Any) -> Any:
+        return _expand_back(gy / self.n, self.shape, self.dim, self.keepdim)
+
+
+class MaxAll(Function):
+    """y = max (or min) of all elements;  gx = gy / k at each of the k tied extrema, else 0.
+
+    NOTE: a full reduction shares the gradient evenly among ties, as PyTorch's ``max()``.
+    """
+
+    def __init__(self, largest: bool) -> None:
+        self.largest = largest
+
+    def forward(self, x: Any) -> Any:
+        if x.size == 0:
+            raise RuntimeError("max(): expected a non-empty tensor")
+        y = x.max() if self.largest else x.min()
+        self.hit = x == y
+        return backend.get_array_module(x).asarray(y)
+
+    def backward(self, gy: Any) -> Any:
+        return self.hit * (gy / self.hit.sum())
+
+
+class MaxDim(Function):
+    """y = max (or min) of x along ``dim``;  gx = gy at the returned index, 0 elsewhere.
+
+    NOTE: along a dim the whole gradient goes to the one returned index (the first extremum),
+    as PyTorch's ``max(dim)``.
+    """
+
+    def __init__(self, dim: int, keepdim: bool, largest: bool) -> None:
+        self.dim, self.keepdim, self.largest = dim, keepdim, largest
+
+    def forward(self, x: Any) -> Any:
+        xp = backend.get_array_module(x)
+        idx = (x.argmax if self.largest else x.argmin)(axis=self.dim)
+        self.shape = x.shape
+        self.idx = xp.expand_dims(idx, self.dim)
+        y = xp.take_along_axis(x, self.idx, axis=self.dim)
+        return y if self.keepdim else y.squeeze(self.dim)
+
+    def backward(self, gy: Any) -> Any:
+        xp = backend.get_array_module(gy)
+        positions = xp.arange(self.shape[self.dim]).reshape(
+            [-1 if a == self.dim else 1 for a in range(len(self.shape))]
+        )
+        gy = gy if self.keepdim else xp.expand_dims(gy, self.dim)
+        return xp.where(positions == self.idx, gy, xp.zeros((), dtype=gy.dtype))
+
+
+def sum(x: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:  # noqa: A001
+    """Sum over ``dim`` (an int, a tuple, or None for all)."""
+    return Sum(normalize_dim(dim, x.ndim), keepdim).apply(x)
+
+
+def mean(x: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
+    """Arithmetic mean over ``dim`` (an int, a tuple, or None for all)."""
+    if x.dtype.kind not in "fc":
+        raise TypeError(f"mean(): expected a floating point tensor, got {x.dtype}")
+    return Mean(normalize_dim(dim, x.ndim), keepdim).apply(x)
+
+
+def _extremum(x: Tensor, dim: int | None, keepdim: bool, largest: bool) -> Any:
+    if dim is None:
+        return MaxAll(largest).apply(x)
+    dim = normalize_dim(dim, x.ndim)
+    f = MaxDim(dim, keepdim, largest)
+    values = f.apply(x)
+    idx = f.idx if keepdim else f.idx.squeeze(dim)
+    return ValuesIndices(values, Tensor(idx))
+
+
+def max(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Any:  # noqa: A001
+    """The largest element, or ``(values, indices)`` along ``dim``, as ``torch.max``."""
+    return _extremum(x, dim, keepdim, True)
+
+
+def min(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Any:  # noqa: A001
+    """The smallest element, or ``(values, indices)`` along ``dim``, as ``torch.min``."""
+    return _extremum(x, dim, keepdim, False)
+
+
+def argmax(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    """Index of the (first) largest element, over the flattened tensor or along ``dim``."""
+    return max(x.detach(), dim, keepdim).indices if dim is not None \
+        else Tensor(x.data.argmax().astype("int64"))
+
+
+def argmin(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    """Index of the (first) smallest element, over the flattened tensor or along ``dim``."""
+    return min(x.detach(), dim, keepdim).indices if dim is not None \
+        else Tensor(x.data.argmin().astype("int64"))

@@ -1,0 +1,21 @@
+"""Shared test setup: Numba's CUDA simulator where no GPU is present, seeds, dtypes."""
+import os
+
+# NOTE: must be set before numba is first imported; a real GPU machine keeps real CUDA.
+if os.environ.get("MINICNN_REAL_CUDA") != "1":
+    os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import minicnn  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    minicnn.manual_seed(0)
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(1234)
