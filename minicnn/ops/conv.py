@@ -1,0 +1,156 @@
+"""2-D convolution by im2col and one matrix product per batch."""
+from __future__ import annotations
+
+from typing import Any
+
+from minicnn import backend
+from minicnn.autograd.function import Function
+from minicnn.autograd.tensor import Tensor
+from minicnn.kernels.im2col import col2im, conv_output_size, im2col
+
+
+def pair(value: Any, name: str, op: str) -> tuple[int, int]:
+    """An int or a pair of ints as a pair, checked to be non-negative integers."""
+    p = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+    if len(p) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in p):
+        raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
+    return p
+
+
+def positive_pair(value: Any, name: str, op: str) -> tuple[int, int]:
+    p = pair(value, name, op)
+    if min(p) <= 0:
+        raise ValueError(f"{op}: {name} must be positive, got {value!r}")
+    return p
+
+
+def check_4d(x: Tensor, op: str) -> None:
+    if x.ndim != 4:
+        raise ValueError(f"{op}: expected a 4-D input (N, C, H, W), got shape {x.shape}")
+
+
+class Conv2d(Function):
+    """y[n, o] = sum_{c, i, j} W[o, c, i, j] x_pad[n, c, SH*h + DH*i, SW*w + DW*j] + b[o].
+
+    Forward: col = im2col(x) (N, C*KH*KW, OH*OW) and y = W_mat @ col with W_mat (OC, C*KH*KW).
+    Backward: gW = sum_n gy_n @ col_n^T;  gb = sum of gy over (N, OH, OW);
+    gx = col2im(W_mat^T @ gy_n), the adjoint of im2col.
+    """
+
+    def __init__(self, stride: tuple[int, int], padding: tuple[int, int],
+                 dilation: tuple[int, int]) -> None:
+        self.stride, self.padding, self.dilation = stride, padding, dilation
+
+    def forward(self, x: Any, W: Any, b: Any = None) -> Any:
+        xp = backend.get_array_module(x)
+        N, C, H, IW = x.shape
+        OC, _, KH, KW = W.shape
+        (SH, SW), (PH, PW), (DH, DW) = self.stride, self.padding, self.dilation
+        col = im2col(xp.ascontiguousarray(x), KH, KW, SH, SW, PH, PW, DH, DW)
+        OH, OW = col.shape[-2:]
+        col = col.reshape(N, C * KH * KW, OH * OW)  # (N, C*KH*KW, OH*OW)
+        W_mat = W.reshape(OC, -1)  # (OC, C*KH*KW)
+        y = (W_mat @ col).reshape(N, OC, OH, OW)
+        if b is not None:
+            y += b.reshape(1, OC, 1, 1)
+        need = self.needs_input_grad
+        self.col = col if need and need[1] else None
+        self.W = W if need and need[0] else None
+        self.x_shape, self.w_shape = x.shape, W.shape
+        return y
+
+    def backward(self, gy: Any) -> tuple:
+        xp = backend.get_array_module(gy)
+        N, C, H, IW = self.x_shape
+        OC, _, KH, KW = self.w_shape
+        OH, OW = gy.shape[-2:]
+        gy_mat = gy.reshape(N, OC, OH * OW)  # (N, OC, OH*OW)
+        need = self.needs_input_grad
+        gx = gW = gb = None
+        if need[0]:
+            gcol = self.W.reshape(OC, -1).T @ gy_mat  # (N, C*KH*KW, OH*OW)
+            gcol = gcol.reshape(N, C, KH, KW, OH, OW)
+            (SH, SW), (PH, PW), (DH, DW) = self.stride, self.padding, self.dilation
+            gx = col2im(gcol, H, IW, SH, SW, PH, PW, DH, DW)
+        if need[1]:
+            gW = xp.tensordot(gy_mat, self.col, axes=([0, 2], [0, 2])).reshape(self.w_shape)
+        if len(need) > 2 and need[2]:
+            gb = gy.sum(axis=(0, 2, 3))
+        return gx, gW, gb
+
+
+class Pad2d(Function):
+    """y = x zero-padded by (top, bottom, left, right) on its last two axes;  gx = gy cropped."""
+
+    def __init__(self, pads: tuple[int, int, int, int]) -> None:
+        self.pads = pads
+
+    def forward(self, x: Any) -> Any:
+        top, bottom, left, right = self.pads
+        width = [(0, 0)] * (x.ndim - 2) + [(top, bottom), (left, right)]
+        return backend.get_array_module(x).pad(x, width)
+
+    def backward(self, gy: Any) -> Any:
+        top, bottom, left, right = self.pads
+        return gy[..., top:gy.shape[-2] - bottom, left:gy.shape[-1] - right]
+
+
+def _same_padding(kernel: tuple[int, int], dilation: tuple[int, int]) -> tuple[int, ...]:
+    """(top, bottom, left, right) keeping the size at stride 1; the odd extra goes last (PyTorch)."""
+    pads = []
+    for k, d in zip(kernel, dilation):
+        total = d * (k - 1)
+        pads += [total // 2, total - total // 2]
+    return tuple(pads)
+
+
+def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1,
+           padding: Any = 0, dilation: Any = 1) -> Tensor:
+    """2-D cross-correlation of ``input`` (N, C, H, W) with ``weight`` (OC, C, KH, KW).
+
+    ``padding``: an int, a pair, ``'valid'`` (0) or ``'same'`` (output size = input size;
+    stride 1 only). Output (N, OC, OH, OW) with
+    ``OH = floor((H + 2 PH - DH (KH - 1) - 1) / SH) + 1`` (and likewise OW).
+    """
+    op = "conv2d"
+    check_4d(input, op)
+    if weight.ndim != 4:
+        raise ValueError(f"{op}: expected a 4-D weight (OC, C, KH, KW), got shape {weight.shape}")
+    N, C, H, W = input.shape
+    OC, WC, KH, KW = weight.shape
+    if C != WC:
+        raise ValueError(
+            f"{op}: input has {C} channels but weight {tuple(weight.shape)} expects {WC}"
+        )
+    if bias is not None and bias.shape != (OC,):
+        raise ValueError(f"{op}: expected a bias of shape ({OC},), got {bias.shape}")
+    stride = positive_pair(stride, "stride", op)
+    dilation = positive_pair(dilation, "dilation", op)
+    if padding == "valid":
+        padding = (0, 0)
+    elif padding == "same":
+        if stride != (1, 1):
+            raise ValueError(f"{op}: padding='same' needs stride 1, got stride {stride}")
+        top, bottom, left, right = _same_padding((KH, KW), dilation)
+        if (top, left) != (bottom, right):
+            input = Pad2d((0, bottom - top, 0, right - left)).apply(input)
+            N, C, H, W = input.shape
+        padding = (top, left)
+    elif isinstance(padding, str):
+        raise ValueError(f"{op}: padding must be an int, a pair, 'valid' or 'same', "
+                         f"got {padding!r}")
+    padding = pair(padding, "padding", op)
+    if min(padding) < 0:
+        raise ValueError(f"{op}: padding must be non-negative, got {padding}")
+    for size, k, p, d, axis in ((H, KH, padding[0], dilation[0], "height"),
+                                (W, KW, padding[1], dilation[1], "width")):
+        if d * (k - 1) + 1 > size + 2 * p:
+            raise ValueError(
+                f"{op}: kernel {axis} {k} (dilated {d * (k - 1) + 1}) is larger than the padded "
+                f"input {axis} {size + 2 * p}"
+            )
+    inputs = (input, weight) if bias is None else (input, weight, bias)
+    return Conv2d(stride, padding, dilation).apply(*inputs)
+
+
+__all__ = ["conv2d", "conv_output_size"]
