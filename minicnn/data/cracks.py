@@ -1,0 +1,108 @@
+"""``CrackImages``: a folder of crack / no-crack photographs (the Özgenel concrete layout).
+
+The folder holds ``Positive/`` (images with a crack, label 1) and ``Negative/`` (without, label
+0), as the 40,000-image concrete data set (227x227 RGB JPEGs) and the brick set in
+``shared/data/cracks-brick`` do. Files are listed when the dataset is made and decoded one at a
+time in ``__getitem__``, so memory holds one image, never the whole set.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+from PIL import Image
+
+from minicnn.data.dataset import Dataset
+from minicnn.data.transforms import Compose, Grayscale, ToTensor
+
+CLASSES = ("Negative", "Positive")  # label = index, as torchvision's ImageFolder sorts them
+_JPEG_END = b"\xff\xd9"  # the end-of-image marker closing every complete JPEG
+
+
+def check_image(path: Path) -> str | None:
+    """Why ``path`` is not a readable image, or None if it looks complete.
+
+    Cheap: Pillow identifies the file from its header and ``verify()`` checks its structure
+    without decoding pixels. As ``verify()`` does nothing more for JPEGs, a JPEG must also end
+    with the end-of-image marker (after any zero padding): a truncated JPEG does not.
+    """
+    try:
+        with Image.open(path) as img:
+            image_format = img.format
+            img.verify()
+    # NOTE: Pillow raises many types for broken files (OSError, SyntaxError, struct.error, ...).
+    except Exception as exc:  # noqa: BLE001
+        return f"{type(exc).__name__}: {exc}"
+    if image_format == "JPEG":
+        with open(path, "rb") as f:
+            f.seek(max(os.path.getsize(path) - 4096, 0))
+            tail = f.read().rstrip(b"\x00")
+        if not tail.endswith(_JPEG_END):
+            return "truncated JPEG (no end-of-image marker)"
+    return None
+
+
+class CrackImages(Dataset):
+    """The images under ``root/Negative`` (label 0) and ``root/Positive`` (label 1).
+
+    ``ds[i]`` is ``(x, label)`` where ``x = transform(image)`` for the decoded RGB PIL image;
+    the default transform is ``Compose([Grayscale(), ToTensor()])``, the course's input: float32
+    ``(1, H, W)`` in ``[0, 1]``. Samples are ordered by label, then by file name.
+
+    Every file in the two folders is checked when the dataset is made (``check_image``: header
+    and structure, no pixel decoding). Unreadable files are skipped with one warning giving
+    their count, or raise ``ValueError`` with ``strict=True``. A missing class folder raises
+    ``FileNotFoundError``; one with no readable image raises ``ValueError``.
+    """
+
+    classes: ClassVar[list[str]] = list(CLASSES)
+
+    def __init__(self, root: str | os.PathLike, transform: Callable[[Any], Any] | None = None,
+                 strict: bool = False) -> None:
+        self.root = Path(root).expanduser()
+        self.transform = transform if transform is not None else \
+            Compose([Grayscale(), ToTensor()])
+        self.samples: list[tuple[Path, int]] = []
+        self.skipped: list[tuple[Path, str]] = []
+        for label, name in enumerate(CLASSES):
+            folder = self.root / name
+            if not folder.is_dir():
+                raise FileNotFoundError(f"{folder}: class folder not found: {self.root} must "
+                                        f"hold {' and '.join(c + '/' for c in CLASSES)}")
+            files = sorted(p for p in folder.iterdir() if p.is_file())
+            good = []
+            for path in files:
+                problem = check_image(path)
+                if problem is None:
+                    good.append(path)
+                else:
+                    self.skipped.append((path, problem))
+            if not good:
+                raise ValueError(f"{folder}: no readable image in the class folder "
+                                 f"({len(files)} files)")
+            self.samples += [(path, label) for path in good]
+        self.targets = np.array([label for _, label in self.samples], dtype=np.int64)
+        if self.skipped:
+            listing = "; ".join(f"{path}: {problem}" for path, problem in self.skipped[:5])
+            more = f"; ... ({len(self.skipped) - 5} more)" if len(self.skipped) > 5 else ""
+            message = (f"{self.root}: {len(self.skipped)} unreadable file(s) of "
+                       f"{len(self.samples) + len(self.skipped)}: {listing}{more}")
+            if strict:
+                raise ValueError(message)
+            warnings.warn(f"{message}; skipped them", stacklevel=2)
+
+    def __getitem__(self, index: int) -> tuple[Any, int]:
+        path, label = self.samples[index]
+        try:
+            with Image.open(path) as img:
+                image = img.convert("RGB")
+        except OSError as exc:
+            raise OSError(f"{path}: cannot decode image: {exc}") from exc
+        return self.transform(image), label
+
+    def __len__(self) -> int:
+        return len(self.samples)
