@@ -31,7 +31,9 @@ class MaxPool2d(Function):
 
     def backward(self, gy: Any) -> Any:
         xp = backend.get_array_module(gy)
-        return maxpool2d_backward(xp.ascontiguousarray(gy), self.argmax, *self.hw)
+        (KH, KW), (SH, SW), (PH, PW) = self.kernel, self.stride, self.padding
+        return maxpool2d_backward(xp.ascontiguousarray(gy), self.argmax, *self.hw,
+                                  KH, KW, SH, SW, PH, PW)
 
 
 class AvgPool2d(Function):

@@ -1,0 +1,216 @@
+"""2-D max pooling: forward with the saved argmax, and the backward that routes ``gy`` to it.
+
+Forward: ``y[n, c, oh, ow]`` is the maximum of ``x[n, c]`` over the window of rows
+``oh*SH - PH .. oh*SH - PH + KH - 1`` and columns ``ow*SW - PW .. ow*SW - PW + KW - 1``;
+``argmax[n, c, oh, ow]`` (int64) is the flat index ``h*W + w`` of that maximum in the
+*unpadded* input plane, the convention of ``torch.nn.functional.max_pool2d(...,
+return_indices=True)``. Output sizes round down (``ceil_mode=False``).
+
+PyTorch's selection rule, followed exactly by all three implementations:
+
+- padding acts as ``-inf`` and is never selected;
+- the window's first in-bounds element is the initial candidate (so a window of ``-inf``
+  points at its first real element);
+- a later element replaces the candidate if ``v > max`` (strict: on ties the first in
+  row-major window order wins) or if ``v`` is NaN (so NaN propagates, and the *last* NaN of
+  a window is the one selected).
+
+Backward: ``gx[n, c].flat[argmax[n, c, oh, ow]] += gy[n, c, oh, ow]``, summed where windows
+overlap. Implementations: ``*_reference`` (readable xp code, the oracle), ``*_cpu`` (Numba,
+parallel over N*C) and ``*_gpu`` (``minicnn.kernels.cuda``); the dispatchers pick one as
+``im2col`` does.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numba
+import numpy as np
+
+from minicnn.backend import get_array_module
+from minicnn.kernels.im2col import _is_cuda_array, _output_hw
+
+
+def _pool_output_hw(H: int, W: int, KH: int, KW: int, SH: int, SW: int, PH: int,
+                    PW: int) -> tuple[int, int]:
+    """``(OH, OW)`` of a max pooling; ValueError on PyTorch's invalid configurations."""
+    if PH > KH // 2 or PW > KW // 2:
+        # NOTE: this guarantees every window holds at least one real element, so argmax
+        # always points into the input plane.
+        raise ValueError(
+            f"padding ({PH}, {PW}) must be at most half the kernel size ({KH}, {KW})"
+        )
+    return _output_hw(H, W, KH, KW, SH, SW, PH, PW, 1, 1)
+
+
+# ----------------------------------------------------------------------------------------
+# Reference (readable, any xp)
+# ----------------------------------------------------------------------------------------
+
+def maxpool2d_forward_reference(x: Any, KH: int, KW: int, SH: int, SW: int, PH: int,
+                                PW: int) -> tuple[Any, Any]:
+    """Max pooling of ``x`` (N, C, H, W): ``(y, argmax)``, both (N, C, OH, OW).
+
+    A loop over the kernel taps; each tap's strided slice of the ``-inf``-padded input
+    replaces the running maximum where PyTorch's rule says so (see the module docstring).
+    """
+    xp = get_array_module(x)
+    N, C, H, W = x.shape
+    OH, OW = _pool_output_hw(H, W, KH, KW, SH, SW, PH, PW)
+    img = xp.pad(x, ((0, 0), (0, 0), (PH, PH), (PW, PW)),
+                 constant_values=-np.inf)  # (N, C, H + 2PH, W + 2PW)
+    y = xp.full((N, C, OH, OW), -np.inf, dtype=x.dtype)
+    argmax = xp.full((N, C, OH, OW), -1, dtype=np.int64)
+    for kh in range(KH):
+        h = xp.arange(OH) * SH - PH + kh  # (OH,) input row of this tap, per output row
+        for kw in range(KW):
+            w = xp.arange(OW) * SW - PW + kw  # (OW,)
+            inside = ((h >= 0) & (h < H))[:, None] & ((w >= 0) & (w < W))[None, :]
+            v = img[:, :, kh:kh + SH * (OH - 1) + 1:SH,
+                    kw:kw + SW * (OW - 1) + 1:SW]  # (N, C, OH, OW)
+            # NOTE: strict > keeps the first of equal maxima; isnan lets NaN through.
+            take = inside & ((argmax < 0) | (v > y) | xp.isnan(v))
+            y = xp.where(take, v, y)
+            argmax = xp.where(take, h[:, None] * W + w[None, :], argmax)
+    return y, argmax
+
+
+def maxpool2d_backward_reference(gy: Any, argmax: Any, H: int, W: int,
+                                 KH: int | None = None, KW: int | None = None,
+                                 SH: int | None = None, SW: int | None = None,
+                                 PH: int = 0, PW: int = 0) -> Any:
+    """Max pooling backward: ``gy`` (N, C, OH, OW) routed to ``argmax`` -> ``gx`` (N, C, H, W).
+
+    A weighted ``bincount`` over the flat input index of every output element. The window
+    geometry (KH .. PW) is accepted for a uniform signature and not needed here.
+    """
+    xp = get_array_module(gy)
+    N, C = gy.shape[:2]
+    plane = xp.arange(N * C, dtype=np.int64).reshape(N, C, 1, 1) * (H * W)
+    flat = (plane + argmax).ravel()  # (N*C*OH*OW,) indices into gx.ravel()
+    # NOTE: bincount accumulates in float64 whatever gy's dtype (then cast back).
+    gx = xp.bincount(flat, weights=gy.ravel(), minlength=N * C * H * W)
+    return gx.astype(gy.dtype, copy=False).reshape(N, C, H, W)  # (N, C, H, W)
+
+
+# ----------------------------------------------------------------------------------------
+# CPU (Numba)
+# ----------------------------------------------------------------------------------------
+
+@numba.njit(parallel=True, cache=True)
+def _maxpool_planes(x, y, argmax, KH, KW, SH, SW, PH, PW):  # pragma: no cover (jitted)
+    """Max pooling of the planes ``x`` (P, H, W) into ``y``, ``argmax`` (P, OH, OW)."""
+    P, H, W = x.shape
+    OH = y.shape[1]
+    OW = y.shape[2]
+    for p in numba.prange(P):
+        for oh in range(OH):
+            for ow in range(OW):
+                best = x[p, 0, 0]  # overwritten by the first in-bounds tap (idx < 0)
+                idx = -1
+                for kh in range(KH):
+                    h = oh * SH - PH + kh
+                    if h < 0 or h >= H:
+                        continue
+                    for kw in range(KW):
+                        w = ow * SW - PW + kw
+                        if w < 0 or w >= W:
+                            continue
+                        v = x[p, h, w]
+                        # NOTE: PyTorch's rule: strict > (first maximum wins), NaN wins.
+                        if idx < 0 or v > best or math.isnan(v):
+                            best = v
+                            idx = h * W + w
+                y[p, oh, ow] = best
+                argmax[p, oh, ow] = idx
+
+
+@numba.njit(parallel=True, cache=True)
+def _maxpool_backward_planes(gy, argmax, gx):  # pragma: no cover (jitted)
+    """Add ``gy`` (P, OH, OW) into the planes ``gx`` (P, H*W) at ``argmax`` (P, OH, OW)."""
+    P, OH, OW = gy.shape
+    HW = gx.shape[1]
+    # NOTE: one plane per prange iteration, so no atomics; windows are added in row-major
+    # (oh, ow) order, the order the GPU gather sums them in.
+    for p in numba.prange(P):
+        for i in range(HW):
+            gx[p, i] = 0
+        for oh in range(OH):
+            for ow in range(OW):
+                gx[p, argmax[p, oh, ow]] += gy[p, oh, ow]
+
+
+def maxpool2d_forward_cpu(x: np.ndarray, KH: int, KW: int, SH: int, SW: int, PH: int,
+                          PW: int) -> tuple[np.ndarray, np.ndarray]:
+    """Numba max pooling of ``x`` (N, C, H, W): ``(y, argmax)``, both (N, C, OH, OW).
+
+    ``argmax`` is int64, flat ``h*W + w`` into the unpadded plane; PyTorch's tie and NaN rule.
+    """
+    x = np.ascontiguousarray(x)
+    N, C, H, W = x.shape
+    OH, OW = _pool_output_hw(H, W, KH, KW, SH, SW, PH, PW)
+    y = np.empty((N * C, OH, OW), dtype=x.dtype)  # (N*C, OH, OW)
+    argmax = np.empty((N * C, OH, OW), dtype=np.int64)
+    _maxpool_planes(x.reshape(N * C, H, W), y, argmax, KH, KW, SH, SW, PH, PW)
+    return y.reshape(N, C, OH, OW), argmax.reshape(N, C, OH, OW)  # (N, C, OH, OW)
+
+
+def maxpool2d_backward_cpu(gy: np.ndarray, argmax: np.ndarray, H: int, W: int,
+                           KH: int | None = None, KW: int | None = None,
+                           SH: int | None = None, SW: int | None = None,
+                           PH: int = 0, PW: int = 0) -> np.ndarray:
+    """Numba max pooling backward: ``gy`` (N, C, OH, OW) added at ``argmax`` -> (N, C, H, W).
+
+    The window geometry (KH .. PW) is accepted for a uniform signature and not needed here.
+    """
+    gy = np.ascontiguousarray(gy)
+    argmax = np.ascontiguousarray(argmax, dtype=np.int64)
+    if argmax.shape != gy.shape:
+        raise ValueError(f"argmax shape {argmax.shape} differs from gy shape {gy.shape}")
+    N, C, OH, OW = gy.shape
+    gx = np.empty((N * C, H * W), dtype=gy.dtype)  # (N*C, H*W)
+    _maxpool_backward_planes(gy.reshape(N * C, OH, OW), argmax.reshape(N * C, OH, OW), gx)
+    return gx.reshape(N, C, H, W)  # (N, C, H, W)
+
+
+# ----------------------------------------------------------------------------------------
+# Dispatchers
+# ----------------------------------------------------------------------------------------
+
+def maxpool2d_forward(x: Any, KH: int, KW: int, SH: int, SW: int, PH: int,
+                      PW: int) -> tuple[Any, Any]:
+    """Max pooling of ``x`` (N, C, H, W): ``(y, argmax)``, both (N, C, OH, OW).
+
+    ``OH = (H + 2*PH - KH) // SH + 1`` (likewise OW); padding at most half the kernel and
+    acting as ``-inf``. ``argmax`` (int64) is ``h*W + w`` in the unpadded plane, as torch's
+    ``return_indices``. NumPy -> Numba; CUDA arrays (CuPy) -> numba.cuda; others -> reference.
+    """
+    if type(x) is np.ndarray:
+        return maxpool2d_forward_cpu(x, KH, KW, SH, SW, PH, PW)
+    if _is_cuda_array(x):
+        from minicnn.kernels import cuda  # lazy: numba.cuda only once a GPU array shows up
+
+        return cuda.maxpool2d_forward_gpu(x, KH, KW, SH, SW, PH, PW)
+    return maxpool2d_forward_reference(x, KH, KW, SH, SW, PH, PW)
+
+
+def maxpool2d_backward(gy: Any, argmax: Any, H: int, W: int,
+                       KH: int | None = None, KW: int | None = None,
+                       SH: int | None = None, SW: int | None = None,
+                       PH: int = 0, PW: int = 0) -> Any:
+    """Max pooling backward: ``gy`` (N, C, OH, OW) routed to ``argmax`` -> ``gx`` (N, C, H, W).
+
+    ``gx[n, c].flat[argmax[n, c, oh, ow]] += gy[n, c, oh, ow]`` (overlapping windows sum).
+    The CPU path needs only ``argmax``. The GPU gather (one thread per input pixel, looping
+    over the windows that contain it) needs the window geometry: pass ``KH, KW, SH, SW, PH,
+    PW`` as in the forward; a CUDA array without it goes to the xp reference (a bincount).
+    """
+    if type(gy) is np.ndarray:
+        return maxpool2d_backward_cpu(gy, argmax, H, W)
+    if _is_cuda_array(gy) and KH is not None and KW is not None and SH is not None \
+            and SW is not None:
+        from minicnn.kernels import cuda  # lazy: numba.cuda only once a GPU array shows up
+
+        return cuda.maxpool2d_backward_gpu(gy, argmax, H, W, KH, KW, SH, SW, PH, PW)
+    return maxpool2d_backward_reference(gy, argmax, H, W)
