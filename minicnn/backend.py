@@ -96,6 +96,8 @@ def device_of(array: Any) -> Device:
     """The device that holds ``array`` (CPU for NumPy arrays and Python scalars)."""
     if type(array) is np.ndarray:
         return CPU
+    if not _cuda_probe_done and not isinstance(array, (np.generic, int, float, bool)):
+        _probe_cuda()
     for device in _devices.values():
         if isinstance(array, device.array_type):
             return device
