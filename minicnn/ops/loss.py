@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from minicnn import backend
 from minicnn.autograd.function import Function
 from minicnn.autograd.tensor import Tensor
@@ -83,19 +85,26 @@ class BCEWithLogits(_Loss):
         return gx, gt
 
 
+# NOTE: PyTorch's BCE epsilon is a C++ float constant, so even in float64 the clamp is
+# float32(1e-12) = 9.99999996e-13; using it keeps saturated float64 gradients equal to torch's.
+BCE_EPS = float(np.float32(1e-12))
+
+
 class BCE(_Loss):
     """L = -(t max(log p, -100) + (1 - t) max(log(1 - p), -100)) for probabilities p;
     gp = (p - t) / max(p (1 - p), 1e-12) gL,  gt = (max(log(1-p), -100) - max(log p, -100)) gL.
 
     NOTE: the logs are clamped at -100 and the gradient's denominator at 1e-12, as PyTorch, so a
-    saturated sigmoid gives a finite loss and gradient.
+    saturated sigmoid gives a finite loss and gradient. The target gradient is the derivative
+    of this clamped loss (+-100 at p = 0 or 1), where PyTorch's is -logit(p) = -+inf.
     """
 
     def forward(self, p: Any, t: Any) -> Any:
         xp = backend.get_array_module(p)
         self.p, self.t = p, t
-        self.log_p = xp.maximum(xp.log(p), -100)
-        self.log_q = xp.maximum(xp.log1p(-p), -100)
+        with np.errstate(divide="ignore"):  # log(0) = -inf, clamped next (no warning, as torch)
+            self.log_p = xp.maximum(xp.log(p), -100)
+            self.log_q = xp.maximum(xp.log1p(-p), -100)
         return self.reduce(-(t * self.log_p + (1 - t) * self.log_q))
 
     def backward(self, gy: Any) -> tuple:
@@ -103,7 +112,7 @@ class BCE(_Loss):
         p, gL = self.p, self.scale(gy)
         gp = gt = None
         if self.needs_input_grad[0]:
-            gp = (p - self.t) / xp.maximum(p * (1 - p), 1e-12) * gL
+            gp = (p - self.t) / xp.maximum(p * (1 - p), BCE_EPS) * gL
         if self.needs_input_grad[1]:
             gt = (self.log_q - self.log_p) * gL
         return gp, gt

@@ -1,0 +1,288 @@
+"""The fit loop: one code path that trains a minicnn model or a PyTorch model.
+
+Everything but batch conversion, ``no_grad`` and reading values back is duck-typed:
+``model(x)``, ``loss_fn(out, y)``, ``loss.backward()``, ``optimizer.zero_grad()``,
+``optimizer.step()``, ``loss.item()``, ``model.train()`` / ``model.eval()``.
+
+``task='multiclass'``: the model outputs logits ``(N, C)``, targets are class indices ``(N,)``
+(int64), accuracy is ``mean(argmax(out, 1) == y)``. ``task='binary'``: the model outputs one
+logit per sample ``(N, 1)``, targets are 0/1 and are given to the loss as floats ``(N, 1)``
+(as ``BCEWithLogitsLoss`` wants), accuracy is ``mean((out > 0) == y)``.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from minicnn.train.engines import Engine, host_array
+from minicnn.train.history import History
+
+TASKS = ("multiclass", "binary")
+
+
+def _check_task(task: str) -> None:
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+
+
+def _show_progress(progress: bool) -> bool:
+    """Progress bars only on an interactive terminal, and only when asked for."""
+    return bool(progress) and sys.stdout.isatty()
+
+
+def _bar(iterable: Iterable, enabled: bool, **kwargs: Any) -> Any:
+    """A tqdm bar over ``iterable`` when ``enabled`` (tqdm is imported only then)."""
+    if not enabled:
+        return iterable
+    # NOTE: plain tqdm, not tqdm.auto: its asyncio variant calls iter(iterable) when made,
+    # which would draw an extra shuffle from the loader and change the batches.
+    from tqdm import tqdm
+
+    return tqdm(iterable, dynamic_ncols=True, **kwargs)
+
+
+def prepare_batch(engine: Engine, x: Any, y: Any, task: str) -> tuple[Any, Any]:
+    """A loader's ``(x, y)`` as the engine's tensors; binary targets as float ``(N, 1)``
+    of ``x``'s dtype (the loop casts them to the output's dtype if that differs)."""
+    x = engine.tensor(x)
+    if task == "binary":
+        return x, engine.tensor(host_array(y).reshape(-1, 1), dtype=x.dtype)
+    return x, engine.tensor(y)
+
+
+def targets_numpy(y: Any) -> np.ndarray:
+    """The labels of a batch as a flat NumPy array."""
+    return host_array(y).reshape(-1)
+
+
+def predictions(logits: np.ndarray, task: str) -> np.ndarray:
+    """Class predictions from logits: argmax over classes, or ``logit > 0`` for binary."""
+    if task == "binary":
+        return (logits.reshape(-1) > 0).astype(np.int64)
+    return logits.argmax(axis=1)
+
+
+def scores_from_logits(logits: np.ndarray, task: str) -> np.ndarray:
+    """Probabilities: softmax over classes ``(N, C)``, or the sigmoid ``(N,)`` for binary."""
+    logits = logits.astype(np.float64)
+    if task == "binary":
+        z = logits.reshape(-1)
+        return np.exp(-np.logaddexp(0.0, -z))  # sigmoid(z), stable for large |z|
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(shifted)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _current_lr(optimizer: Any) -> float | None:
+    groups = getattr(optimizer, "param_groups", None)
+    if groups:
+        return float(groups[0]["lr"])
+    lr = getattr(optimizer, "lr", None)
+    return None if lr is None else float(lr)
+
+
+@dataclass
+class FitState:
+    """What callbacks can see and change during ``fit``: set ``stop_training`` to stop
+    after the current epoch."""
+
+    model: Any
+    optimizer: Any
+    engine: Engine
+    history: History
+    train_loader: Any = None
+    scheduler: Any = None
+    epoch: int = 0
+    stop_training: bool = False
+    extras: dict = field(default_factory=dict)
+
+
+def train_step(model: Any, optimizer: Any, loss_fn: Callable, x: Any, y: Any, *,
+               engine: Engine, task: str = "multiclass") -> tuple[float, int, int]:
+    """One optimisation step on the batch ``(x, y)``: zero_grad, forward, loss, backward,
+    step. Returns ``(loss, number correct, batch size)``."""
+    x, y_t = prepare_batch(engine, x, y, task)
+    optimizer.zero_grad()
+    out = model(x)
+    if task == "binary" and y_t.dtype != out.dtype:
+        y_t = engine.tensor(y_t, dtype=out.dtype)
+    loss = loss_fn(out, y_t)
+    loss.backward()
+    optimizer.step()
+    logits = engine.to_numpy(out)
+    correct = int((predictions(logits, task) == targets_numpy(y)).sum())
+    return float(loss.item()), correct, int(logits.shape[0])
+
+
+def train_epoch(model: Any, optimizer: Any, loss_fn: Callable, loader: Iterable, *,
+                engine: Engine, task: str = "multiclass", progress: bool = False,
+                desc: str = "train") -> tuple[float, float]:
+    """One epoch of ``train_step`` over ``loader`` in training mode.
+
+    Returns ``(loss, acc)``: the loss averaged over samples (each batch's mean loss weighted
+    by its size) and the fraction of samples classified correctly.
+    """
+    _check_task(task)
+    progress = _show_progress(progress)
+    model.train()
+    total_loss, correct, seen = 0.0, 0, 0
+    bar = _bar(loader, progress, desc=desc, leave=False, total=_len(loader))
+    for x, y in bar:
+        loss, ok, n = train_step(model, optimizer, loss_fn, x, y, engine=engine, task=task)
+        total_loss += loss * n
+        correct += ok
+        seen += n
+        if progress:
+            bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.4f}")
+    if seen == 0:
+        raise ValueError("the training loader gave no batches")
+    return total_loss / seen, correct / seen
+
+
+def _len(loader: Any) -> int | None:
+    try:
+        return len(loader)
+    except TypeError:
+        return None
+
+
+def _forward_all(model: Any, loader: Iterable, engine: Engine, task: str,
+                 loss_fn: Callable | None = None, progress: bool = False, desc: str = "eval"
+                 ) -> tuple[float, np.ndarray, np.ndarray]:
+    """Run ``model`` in eval mode under ``no_grad`` over ``loader``; returns the
+    sample-weighted mean loss (nan without ``loss_fn``), the labels and the logits."""
+    was_training = bool(getattr(model, "training", False))
+    model.eval()
+    total_loss, seen = 0.0, 0
+    labels, logits = [], []
+    try:
+        with engine.no_grad():
+            for x, y in _bar(loader, progress, desc=desc, leave=False, total=_len(loader)):
+                x_t, y_t = prepare_batch(engine, x, y, task)
+                out = model(x_t)
+                n = int(out.shape[0])
+                if loss_fn is not None:
+                    if task == "binary" and y_t.dtype != out.dtype:
+                        y_t = engine.tensor(y_t, dtype=out.dtype)
+                    total_loss += float(loss_fn(out, y_t).item()) * n
+                seen += n
+                labels.append(targets_numpy(y))
+                logits.append(engine.to_numpy(out))
+    finally:
+        model.train(was_training)
+    if seen == 0:
+        raise ValueError("the loader gave no batches")
+    loss = total_loss / seen if loss_fn is not None else float("nan")
+    return loss, np.concatenate(labels), np.concatenate(logits)
+
+
+def evaluate(model: Any, loader: Iterable, loss_fn: Callable, engine: Engine,
+             task: str = "multiclass", progress: bool = False) -> tuple[float, float]:
+    """``(loss, acc)`` of ``model`` on ``loader`` in eval mode, without recording a graph.
+    The model's training mode is restored afterwards."""
+    _check_task(task)
+    loss, y_true, logits = _forward_all(model, loader, engine, task, loss_fn,
+                                        _show_progress(progress), "eval")
+    return loss, float((predictions(logits, task) == y_true).mean())
+
+
+def predict(model: Any, loader: Iterable, engine: Engine, task: str = "multiclass"
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(y_true, y_pred, scores)`` as NumPy arrays over the whole loader: labels ``(N,)``,
+    predicted classes ``(N,)``, and probabilities (softmax ``(N, C)``, or sigmoid ``(N,)``
+    for ``task='binary'``)."""
+    _check_task(task)
+    _, y_true, logits = _forward_all(model, loader, engine, task)
+    return y_true, predictions(logits, task), scores_from_logits(logits, task)
+
+
+def _is_plateau(scheduler: Any) -> bool:
+    return type(scheduler).__name__ == "ReduceLROnPlateau"
+
+
+def step_scheduler(scheduler: Any, logs: dict[str, Any], monitor: str = "val_loss") -> None:
+    """``scheduler.step(logs[monitor])`` for ReduceLROnPlateau (falling back to the training
+    ``loss`` without validation), ``scheduler.step()`` for any other scheduler."""
+    if not _is_plateau(scheduler):
+        scheduler.step()
+        return
+    value = logs.get(monitor)
+    if value is None:
+        value = logs.get(monitor.removeprefix("val_"))
+    if value is None:
+        raise KeyError(f"ReduceLROnPlateau monitors {monitor!r}, which is not in the logs "
+                       f"({sorted(logs)})")
+    scheduler.step(value)
+
+
+def fit(model: Any, optimizer: Any, loss_fn: Callable, train_loader: Iterable, epochs: int,
+        *, engine: Engine, val_loader: Iterable | None = None, callbacks: Sequence[Any] = (),
+        scheduler: Any = None, start_epoch: int = 0, history: History | None = None,
+        progress: bool = True, task: str = "multiclass") -> History:
+    """Train ``model`` for epochs ``start_epoch .. epochs - 1`` and return the History.
+
+    ``epochs`` is the index of the last epoch plus one (as Keras' ``epochs`` with
+    ``initial_epoch``): to resume after 2 of 3 epochs, ``fit(..., epochs=3, start_epoch=2,
+    history=ck.history)``. Per epoch: ``train_epoch`` (model.train(), zero_grad, forward,
+    loss, backward, step for each batch), then, with ``val_loader``, ``evaluate`` (eval mode,
+    no graph); the epoch's ``logs`` (loss, acc, val_loss, val_acc, lr, seconds) are appended to
+    the history; then ``scheduler`` steps (ReduceLROnPlateau on ``val_loss``, or on ``loss``
+    without validation); then each callback's ``on_epoch_end(epoch, logs)`` runs. A callback
+    stops training by returning True or setting ``state.stop_training``. Progress bars (tqdm)
+    show only when ``progress`` and stdout is a terminal.
+    """
+    _check_task(task)
+    history = History() if history is None else history
+    state = FitState(model, optimizer, engine, history, train_loader, scheduler)
+    show = _show_progress(progress)
+    for cb in callbacks:
+        _call(cb, "on_train_begin", state)
+    epoch_bar = _bar(range(start_epoch, epochs), show, desc="epochs", initial=start_epoch,
+                     total=epochs)
+    for epoch in epoch_bar:
+        state.epoch = epoch
+        for cb in callbacks:
+            _call(cb, "on_epoch_begin", epoch)
+        lr = _current_lr(optimizer)
+        t0 = time.perf_counter()
+        loss, acc = train_epoch(model, optimizer, loss_fn, train_loader, engine=engine,
+                                task=task, progress=show, desc=f"epoch {epoch + 1}")
+        logs: dict[str, Any] = {"epoch": epoch, "loss": loss, "acc": acc, "lr": lr}
+        if val_loader is not None:
+            logs["val_loss"], logs["val_acc"] = evaluate(model, val_loader, loss_fn, engine,
+                                                         task, progress=False)
+        logs["seconds"] = time.perf_counter() - t0
+        history.append(logs)
+        if show:
+            epoch_bar.write(_format_logs(epoch, epochs, logs))
+        if scheduler is not None:
+            step_scheduler(scheduler, logs)
+        for cb in callbacks:
+            if _call(cb, "on_epoch_end", epoch, logs):
+                state.stop_training = True
+        if state.stop_training:
+            break
+    for cb in callbacks:
+        _call(cb, "on_train_end", state)
+    return history
+
+
+def _call(cb: Any, method: str, *args: Any) -> Any:
+    fn = getattr(cb, method, None)
+    return fn(*args) if fn is not None else None
+
+
+def _format_logs(epoch: int, epochs: int, logs: dict[str, Any]) -> str:
+    parts = [f"epoch {epoch + 1}/{epochs}"]
+    for key in ("loss", "acc", "val_loss", "val_acc"):
+        if logs.get(key) is not None:
+            parts.append(f"{key} {logs[key]:.4f}")
+    if logs.get("lr") is not None:
+        parts.append(f"lr {logs['lr']:.3g}")
+    parts.append(f"{logs['seconds']:.1f}s")
+    return " - ".join(parts)
