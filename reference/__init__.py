@@ -1,0 +1,1 @@
+"""The course's models and experiments in PyTorch, to check minicnn against."""

@@ -1,0 +1,116 @@
+"""The course's models in PyTorch: ``minicnn/models/course.py`` with ``minicnn`` for ``torch``:
+the same classes, layers and parameter names, so weights copy across by ``state_dict``."""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class LogisticRegression(nn.Module):
+    """Multinomial logistic regression on flattened 28x28 digits: Linear 784 -> 10 (7,850)."""
+
+    def __init__(self, in_features: int = 784, num_classes: int = 10) -> None:
+        super().__init__()
+        self.linear = nn.Linear(in_features, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(torch.flatten(x, 1))
+
+
+class CNN1(nn.Module):
+    """conv 1->32 3x3 pad 1, ReLU, max-pool 2, Linear 6272 -> 10 (63,050 parameters)."""
+
+    def __init__(self, num_classes: int = 10) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 32, kernel_size=3, padding=1)
+        self.pool = nn.MaxPool2d(2)
+        self.fc = nn.Linear(32 * 14 * 14, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool(F.relu(self.conv1(x)))  # (N, 32, 14, 14)
+        return self.fc(torch.flatten(x, 1))
+
+
+class CNN2(nn.Module):
+    """conv 1->32, pool, conv 32->64, pool (3x3 pad 1, ReLU), Linear 3136 -> 128, ReLU,
+    Linear 128 -> 10 (421,642 parameters)."""
+
+    def __init__(self, num_classes: int = 10) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 32, kernel_size=3, padding=1)
+        self.conv2 = nn.Conv2d(32, 64, kernel_size=3, padding=1)
+        self.pool = nn.MaxPool2d(2)
+        self.fc1 = nn.Linear(64 * 7 * 7, 128)
+        self.fc2 = nn.Linear(128, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool(F.relu(self.conv1(x)))  # (N, 32, 14, 14)
+        x = self.pool(F.relu(self.conv2(x)))  # (N, 64, 7, 7)
+        x = F.relu(self.fc1(torch.flatten(x, 1)))
+        return self.fc2(x)
+
+
+class MLP(nn.Module):
+    """784 -> 512 -> 256 -> 128 -> 10 with ReLU (567,434 parameters)."""
+
+    def __init__(self, sizes: tuple[int, ...] = (784, 512, 256, 128, 10)) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            layers.append(nn.Linear(a, b))
+            if i < len(sizes) - 2:
+                layers.append(nn.ReLU())
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.flatten(x, 1))
+
+
+class KerasCNN(nn.Module):
+    """The Keras-style MNIST CNN: conv 32 3x3 + BatchNorm + ReLU + pool, conv 64 3x3 + BatchNorm
+    + ReLU + pool (valid padding: 28 -> 26 -> 13 -> 11 -> 5), dense 128, dropout 0.5, dense 10
+    (225,226 parameters)."""
+
+    def __init__(self, num_classes: int = 10, p: float = 0.5) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 32, kernel_size=3)
+        self.bn1 = nn.BatchNorm2d(32)
+        self.conv2 = nn.Conv2d(32, 64, kernel_size=3)
+        self.bn2 = nn.BatchNorm2d(64)
+        self.pool = nn.MaxPool2d(2)
+        self.fc1 = nn.Linear(64 * 5 * 5, 128)
+        self.dropout = nn.Dropout(p)
+        self.fc2 = nn.Linear(128, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool(F.relu(self.bn1(self.conv1(x))))  # (N, 32, 13, 13)
+        x = self.pool(F.relu(self.bn2(self.conv2(x))))  # (N, 64, 5, 5)
+        x = self.dropout(F.relu(self.fc1(torch.flatten(x, 1))))
+        return self.fc2(x)
+
+
+class CrackCNN(nn.Module):
+    """The crack detector on 1x227x227: conv 1->16 3x3 pad 1, [BatchNorm], ReLU, pool 2;
+    conv 16->32 3x3 pad 1, [BatchNorm], ReLU, pool 2 (227 -> 113 -> 56); [Dropout];
+    dense 100352 -> 64, ReLU, dense 64 -> 1 logit (6,427,457 parameters; 6,427,553 with
+    BatchNorm). Train it with BCEWithLogitsLoss."""
+
+    def __init__(self, batch_norm: bool = False, dropout: float = 0.0, size: int = 227) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 16, kernel_size=3, padding=1)
+        self.conv2 = nn.Conv2d(16, 32, kernel_size=3, padding=1)
+        self.bn1 = nn.BatchNorm2d(16) if batch_norm else nn.Identity()
+        self.bn2 = nn.BatchNorm2d(32) if batch_norm else nn.Identity()
+        self.pool = nn.MaxPool2d(2)
+        self.dropout = nn.Dropout(dropout) if dropout else nn.Identity()
+        side = size // 2 // 2
+        self.fc1 = nn.Linear(32 * side * side, 64)
+        self.fc2 = nn.Linear(64, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool(F.relu(self.bn1(self.conv1(x))))  # (N, 16, 113, 113)
+        x = self.pool(F.relu(self.bn2(self.conv2(x))))  # (N, 32, 56, 56)
+        x = self.dropout(torch.flatten(x, 1))
+        x = F.relu(self.fc1(x))
+        return self.fc2(x)

@@ -1,0 +1,149 @@
+"""Training parity: the course's models in minicnn and in PyTorch, from the same initial weights
+on the same batches, agree step by step (losses), and at the end (weights, eval outputs)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import minicnn
+import minicnn.models as mm
+import minicnn.ops.dropout as dropout_op
+from minicnn import nn as mnn
+from minicnn import optim as moptim
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import reference.models as rm  # noqa: E402
+
+STEPS = 50
+TOL = {np.float64: 1e-9, np.float32: 1e-4}
+SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+
+
+def _digits(n: int) -> tuple[np.ndarray, np.ndarray]:
+    from minicnn.data import load_mnist
+
+    test = load_mnist("test", SHARED_MNIST)
+    x = (test.images[:n].astype(np.float64)[:, None] / 255 - 0.1307) / 0.3081
+    return x, test.labels[:n]
+
+
+def _cracks(n: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(7)
+    y = rng.integers(0, 2, n)
+    x = rng.random((n, 1, size, size)) + 0.02 * y[:, None, None, None]
+    return x, y
+
+
+CASES = {
+    "logreg": (mm.LogisticRegression, rm.LogisticRegression, {}, "digits", 32),
+    "cnn1": (mm.CNN1, rm.CNN1, {}, "digits", 16),
+    "cnn2": (mm.CNN2, rm.CNN2, {}, "digits", 16),
+    "mlp": (mm.MLP, rm.MLP, {}, "digits", 32),
+    "crack_bn_dropout": (mm.CrackCNN, rm.CrackCNN,
+                         dict(batch_norm=True, dropout=0.5, size=32), "cracks", 8),
+}
+
+
+class _ReplayDropout(torch.nn.Module):
+    """torch-side dropout that applies the masks minicnn drew, in the same order."""
+
+    def __init__(self, masks: list[np.ndarray]) -> None:
+        super().__init__()
+        self.masks = masks
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return x
+        return x * torch.from_numpy(self.masks.pop(0)).to(x.dtype)
+
+
+def _optimizers(name: str, mc_model: mnn.Module, t_model: torch.nn.Module) -> tuple:
+    mc_params = [p for p in mc_model.parameters() if p.requires_grad]
+    t_params = [p for p in t_model.parameters() if p.requires_grad]
+    if name == "sgd":
+        kw = dict(lr=0.01, momentum=0.9, weight_decay=1e-4)
+        return moptim.SGD(mc_params, **kw), torch.optim.SGD(t_params, **kw)
+    return moptim.Adam(mc_params, lr=1e-3), torch.optim.Adam(t_params, lr=1e-3)
+
+
+def _rel(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-30))
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("case", list(CASES))
+def test_training_matches_pytorch(case: str, dtype: type, optimizer: str, device: str,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    mc_cls, t_cls, kwargs, data, batch = CASES[case]
+    binary = data == "cracks"
+    torch.manual_seed(0)
+    t_model = t_cls(**kwargs).to(torch.float64 if dtype == np.float64 else torch.float32)
+    mc_model = mc_cls(**kwargs).to(dtype)
+    mc_model.load_state_dict({k: v.numpy() for k, v in t_model.state_dict().items()})
+    mc_model.to(device)
+    masks: list[np.ndarray] = []
+    if kwargs.get("dropout"):
+        draw = dropout_op.draw_keep_mask
+
+        def recording_draw(shape, p, like):  # noqa: ANN001, ANN202
+            mask = draw(shape, p, like)
+            masks.append(minicnn.backend.to_host(mask))
+            return mask
+
+        monkeypatch.setattr(dropout_op, "draw_keep_mask", recording_draw)
+        t_model.dropout = _ReplayDropout(masks)
+    if kwargs.get("batch_norm") and dtype == np.float32 and optimizer == "adam":
+        # NOTE: a conv bias followed by BatchNorm has a true gradient of exactly 0 (BN subtracts
+        # the batch mean), so in float32 its gradient is rounding noise, which Adam scales up to
+        # full-size steps that differ between engines. Frozen in both, the math is unchanged.
+        for model in (mc_model, t_model):
+            for conv in (model.conv1, model.conv2):
+                conv.bias.requires_grad_(False)
+    mc_opt, t_opt = _optimizers(optimizer, mc_model, t_model)
+    x_all, y_all = (_cracks if binary else lambda n: _digits(n))(batch * STEPS, *(
+        (kwargs["size"],) if binary else ()))
+    x_all = x_all.astype(dtype)
+    if binary:
+        mc_loss_fn, t_loss_fn = mnn.BCEWithLogitsLoss(), torch.nn.BCEWithLogitsLoss()
+        y_all = y_all.astype(dtype)[:, None]
+    else:
+        mc_loss_fn, t_loss_fn = mnn.CrossEntropyLoss(), torch.nn.CrossEntropyLoss()
+
+    mc_losses, t_losses = [], []
+    for step in range(STEPS):
+        xb, yb = x_all[step * batch:(step + 1) * batch], y_all[step * batch:(step + 1) * batch]
+        mc_opt.zero_grad()
+        loss = mc_loss_fn(mc_model(minicnn.tensor(xb, device=device)),
+                          minicnn.tensor(yb, device=device))
+        loss.backward()
+        mc_opt.step()
+        mc_losses.append(loss.item())
+        t_opt.zero_grad()
+        t_loss = t_loss_fn(t_model(torch.from_numpy(xb)), torch.from_numpy(yb))
+        t_loss.backward()
+        t_opt.step()
+        t_losses.append(t_loss.item())
+
+    tol = TOL[dtype]
+    np.testing.assert_allclose(mc_losses, t_losses, rtol=tol, atol=0,
+                               err_msg=f"{case}/{optimizer}: losses differ")
+    t_state = t_model.state_dict()
+    for name, value in mc_model.state_dict().items():
+        got, want = value.detach().numpy(), t_state[name].numpy()
+        assert got.shape == want.shape, name
+        if want.dtype.kind == "f":
+            assert _rel(got, want) < 10 * tol, f"{case}/{optimizer}: {name} differs"
+        else:
+            np.testing.assert_array_equal(got, want, err_msg=name)
+    mc_model.eval()
+    t_model.eval()
+    xb = x_all[:batch]
+    with minicnn.no_grad(), torch.no_grad():
+        got = mc_model(minicnn.tensor(xb, device=device)).numpy()
+        want = t_model(torch.from_numpy(xb)).numpy()
+    assert _rel(got, want) < 10 * tol, f"{case}/{optimizer}: eval outputs differ"
