@@ -99,7 +99,7 @@ def device_of(array: Any) -> Device:
     if not _cuda_probe_done and not isinstance(array, (np.generic, int, float, bool)):
         _probe_cuda()
     for device in _devices.values():
-        if isinstance(array, device.array_type):
+        if device is not CPU and isinstance(array, device.array_type):
             return device
     return CPU
 

