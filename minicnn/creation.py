@@ -76,7 +76,9 @@ def arange(start: float, end: float | None = None, step: float = 1, dtype: Any =
     if end is None:
         start, end = 0, start
     arr = np.arange(start, end, step)
-    arr = arr.astype(dtype) if dtype is not None else _infer_array(arr)
+    if dtype is None:  # NOTE: float steps give float32 (as PyTorch), not NumPy's float64
+        dtype = np.int64 if arr.dtype.kind in "iu" else DEFAULT_DTYPE
+    arr = arr.astype(dtype, copy=False)
     return _make(arr, device, False)
 
 

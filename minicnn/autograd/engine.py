@@ -32,8 +32,9 @@ def run_backward(root: Tensor, gy: Any, retain_graph: bool = False) -> None:
     generation replaces recursion: graph depth is bounded by memory, not by the stack.
     """
     owned: set[int] = set()
-    if root.creator is None:
+    if root.creator is None or root.retains_grad:
         _accumulate_leaf(root, gy, owned)
+    if root.creator is None:
         return
     grads: dict[int, Any] = {id(root.creator): gy}
     heap: list[tuple[int, int, Function]] = [(-root.creator.generation, 0, root.creator)]
@@ -58,6 +59,10 @@ def run_backward(root: Tensor, gy: Any, retain_graph: bool = False) -> None:
                     f"{f!r} returned a gradient of shape {tuple(gx.shape)} for an input of "
                     f"shape {tuple(x.shape)}"
                 )
+            if gx.dtype != x.dtype:
+                # NOTE: as PyTorch, a gradient has its input's dtype: float32 * float64 gives
+                # a float64 gy, but the float32 input's gradient is float32.
+                gx = gx.astype(x.dtype)
             creator = x.creator
             if creator is None or x.retains_grad:
                 _accumulate_leaf(x, gx, owned)

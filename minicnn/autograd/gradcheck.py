@@ -126,7 +126,7 @@ def gradcheck(
                 msg = (
                     f"gradcheck: Jacobian mismatch for input {j} at element "
                     f"{tuple(int(e) for e in np.unravel_index(i, x.shape))}, {where}: "
-                    f"analytic {got[k]!r}, numeric {numeric[k]!r} "
+                    f"analytic {float(got[k])!r}, numeric {float(numeric[k])!r} "
                     f"(eps={eps}, atol={atol}, rtol={rtol})"
                 )
                 if raise_exception:

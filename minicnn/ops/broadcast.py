@@ -37,6 +37,8 @@ def as_tensor_like(value: Any, ref: Tensor) -> Tensor:
             dtype = DEFAULT_DTYPE
         elif isinstance(value, bool) and ref.dtype.kind == "b":
             dtype = np.bool_
+        elif ref.dtype.kind == "b":
+            dtype = np.int64  # bool tensor + 2 is int64, as PyTorch (not True + True)
         else:
             dtype = ref.dtype
         return Tensor(xp.asarray(value, dtype=dtype))

@@ -11,14 +11,22 @@ import numpy as np
 
 from minicnn import backend
 from minicnn.autograd.function import Function
-from minicnn.autograd.tensor import Tensor
+from minicnn.autograd.tensor import DEFAULT_DTYPE, Tensor
 from minicnn.ops.broadcast import as_tensor_like, sum_to
 
 
 def _pair(a: Any, b: Any) -> tuple[Tensor, Tensor]:
-    if isinstance(a, Tensor):
-        return a, as_tensor_like(b, a)
-    return as_tensor_like(a, b), b
+    """Both operands as Tensors of one kind.
+
+    NOTE: as PyTorch, an integer or bool operand takes the float operand's dtype
+    (int64 tensor + 1.5 is float32; NumPy alone would give float64).
+    """
+    a, b = (a, as_tensor_like(b, a)) if isinstance(a, Tensor) else (as_tensor_like(a, b), b)
+    if a.dtype.kind in "biu" and b.dtype.kind == "f":
+        a = Tensor(a.data.astype(b.dtype))
+    elif b.dtype.kind in "biu" and a.dtype.kind == "f":
+        b = Tensor(b.data.astype(a.dtype))
+    return a, b
 
 
 class Add(Function):
@@ -105,7 +113,8 @@ class PowScalar(Function):
 class Pow(Function):
     """y = a ** b;  ga = gy * b * a ** (b - 1),  gb = gy * y * log(a).
 
-    NOTE: gb is 0 where a == 0 and b >= 0 (the limit PyTorch takes), not NaN.
+    NOTE: gb is 0 where a == 0 and b >= 0 (the limit PyTorch takes), not NaN; likewise ga is 0
+    where b == 0, not 0 * 0 ** -1 = NaN at a == 0.
     """
 
     def forward(self, a: Any, b: Any) -> Any:
@@ -116,7 +125,10 @@ class Pow(Function):
     def backward(self, gy: Any) -> tuple:
         xp = backend.get_array_module(gy)
         a, b = self.a, self.b
-        ga = sum_to(gy * b * a ** (b - 1), a.shape) if self.needs_input_grad[0] else None
+        ga = None
+        if self.needs_input_grad[0]:
+            # a ** (b - 1) is not formed where b == 0 (0 ** -1 = inf): the term is 0 * a there.
+            ga = sum_to(gy * b * a ** xp.where(b == 0, 1, b - 1), a.shape)
         gb = None
         if self.needs_input_grad[1]:
             zero = (a == 0) & (b >= 0)
@@ -171,9 +183,10 @@ class Abs(Function):
 
 
 class Clamp(Function):
-    """y = min(max(x, lo), hi);  gx = gy where lo <= x <= hi, else 0.
+    """y = min(max(x, lo), hi);  gx = gy where lo < x < hi, else 0.
 
-    NOTE: the boundaries themselves get gradient 1, as PyTorch.
+    NOTE: the boundaries themselves get gradient 0, as PyTorch 2.14 (its ``clamp_min`` and
+    ``clamp_max`` with number bounds use ``x > lo`` and ``x < hi``; older releases gave 1).
     """
 
     def __init__(self, lo: float | None, hi: float | None) -> None:
@@ -184,10 +197,10 @@ class Clamp(Function):
         y = x
         inside = None
         if self.lo is not None:
-            inside = x >= self.lo
+            inside = x > self.lo
             y = xp.maximum(y, xp.asarray(self.lo, dtype=x.dtype))
         if self.hi is not None:
-            below = x <= self.hi
+            below = x < self.hi
             inside = below if inside is None else inside & below
             y = xp.minimum(y, xp.asarray(self.hi, dtype=x.dtype))
         self.inside = inside
@@ -249,8 +262,11 @@ def mul(a: Tensor | Any, b: Tensor | Any) -> Tensor:
 
 
 def div(a: Tensor | Any, b: Tensor | Any) -> Tensor:
-    """a / b, broadcasting (true division)."""
-    return Div().apply(*_pair(a, b))
+    """a / b, broadcasting (true division; integer / integer is float32, as PyTorch)."""
+    a, b = _pair(a, b)
+    if a.dtype.kind in "biu" and b.dtype.kind in "biu":
+        a, b = a.to(DEFAULT_DTYPE), b.to(DEFAULT_DTYPE)
+    return Div().apply(a, b)
 
 
 def neg(x: Tensor) -> Tensor:

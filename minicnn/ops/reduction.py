@@ -8,6 +8,7 @@ from minicnn import backend
 from minicnn.autograd.function import Function
 from minicnn.autograd.tensor import Tensor
 from minicnn.ops.broadcast import normalize_dim
+from minicnn.ops.shape import reshape
 
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
 
@@ -43,7 +44,8 @@ class Mean(Function):
     def forward(self, x: Any) -> Any:
         self.shape = x.shape
         y = x.mean(axis=self.dim, keepdims=self.keepdim)
-        self.n = x.size // max(y.size, 1) if x.size else 0
+        # NOTE: not max(y.size, 1): this module's max is the op; y.size >= 1 when x.size > 0.
+        self.n = x.size // y.size if x.size else 0
         return y
 
     def backward(self, gy: Any) -> Any:
@@ -67,7 +69,7 @@ class MaxAll(Function):
         return backend.get_array_module(x).asarray(y)
 
     def backward(self, gy: Any) -> Any:
-        return self.hit * (gy / self.hit.sum())
+        return self.hit * (gy / self.hit.sum(dtype=gy.dtype))  # float32 stays float32
 
 
 class MaxDim(Function):
@@ -97,22 +99,30 @@ class MaxDim(Function):
         return xp.where(positions == self.idx, gy, xp.zeros((), dtype=gy.dtype))
 
 
+def _reduce_dim(dim: Any, ndim: int) -> Any:
+    """``dim`` normalised; None (reduce nothing more) for a 0-d tensor's dim 0 or -1."""
+    dim = normalize_dim(dim, ndim)
+    return None if ndim == 0 else dim
+
+
 def sum(x: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:  # noqa: A001
     """Sum over ``dim`` (an int, a tuple, or None for all)."""
-    return Sum(normalize_dim(dim, x.ndim), keepdim).apply(x)
+    return Sum(_reduce_dim(dim, x.ndim), keepdim).apply(x)
 
 
 def mean(x: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
     """Arithmetic mean over ``dim`` (an int, a tuple, or None for all)."""
     if x.dtype.kind not in "fc":
         raise TypeError(f"mean(): expected a floating point tensor, got {x.dtype}")
-    return Mean(normalize_dim(dim, x.ndim), keepdim).apply(x)
+    return Mean(_reduce_dim(dim, x.ndim), keepdim).apply(x)
 
 
 def _extremum(x: Tensor, dim: int | None, keepdim: bool, largest: bool) -> Any:
     if dim is None:
         return MaxAll(largest).apply(x)
     dim = normalize_dim(dim, x.ndim)
+    if x.ndim == 0:  # a 0-d tensor is its own extremum along dim 0, at index 0 (as PyTorch)
+        return _extremum(reshape(x, 1), 0, False, largest)
     f = MaxDim(dim, keepdim, largest)
     values = f.apply(x)
     idx = f.idx if keepdim else f.idx.squeeze(dim)
