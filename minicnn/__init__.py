@@ -20,3 +20,5 @@ uint8 = _np.dtype(_np.uint8)
 bool_ = _np.dtype(_np.bool_)
 
 __version__ = "0.1.0"
+
+from minicnn import nn, optim  # noqa: E402  (as torch.nn / torch.optim after `import torch`)
