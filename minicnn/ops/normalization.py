@@ -18,11 +18,16 @@ class BatchNorm(Function):
     Both: ``ggamma = sum(gy * xhat)``, ``gbeta = sum(gy)`` over (N, H, W).
     """
 
-    def __init__(self, training: bool, eps: float, mean: Any = None, var: Any = None) -> None:
+    def __init__(self, training: bool, eps: float, mean: Any = None, var: Any = None,
+                 affine: tuple[bool, bool] = (True, True)) -> None:
         self.training, self.eps = training, eps
         self.mean, self.var = mean, var
+        self.has_weight, self.has_bias = affine
 
-    def forward(self, x: Any, gamma: Any = None, beta: Any = None) -> Any:
+    def forward(self, x: Any, *params: Any) -> Any:
+        params = list(params)
+        gamma = params.pop(0) if self.has_weight else None
+        beta = params.pop(0) if self.has_bias else None
         xp = backend.get_array_module(x)
         self.axes = (0,) if x.ndim == 2 else (0, 2, 3)
         shape = (1, -1) + (1,) * (x.ndim - 2)  # broadcasts a (C,) vector over x
@@ -48,11 +53,12 @@ class BatchNorm(Function):
                                     - xhat * (gxhat * xhat).sum(axis=axes).reshape(shape))
             else:
                 gx = gxhat * inv_std
-        if len(need) > 1 and need[1]:
+        i_weight, i_bias = 1, 1 + self.has_weight
+        if self.has_weight and need[i_weight]:
             ggamma = (gy * xhat).sum(axis=axes)
-        if len(need) > 2 and need[2]:
+        if self.has_bias and need[i_bias]:
             gbeta = gy.sum(axis=axes)
-        return gx, ggamma, gbeta
+        return (gx,) + ((ggamma,) if self.has_weight else ()) + ((gbeta,) if self.has_bias else ())
 
 
 def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
@@ -83,11 +89,9 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     if not training and (running_mean is None or running_var is None):
         raise ValueError("batch_norm: evaluation mode needs running_mean and running_var")
     f = BatchNorm(training, eps,
-                  None if training else running_mean.data, None if training else running_var.data)
-    inputs = [input] + [t for t in (weight, bias) if t is not None]
-    if weight is None and bias is not None:
-        raise ValueError("batch_norm: a bias without a weight is not supported")
-    y = f.apply(*inputs)
+                  None if training else running_mean.data, None if training else running_var.data,
+                  affine=(weight is not None, bias is not None))
+    y = f.apply(input, *[t for t in (weight, bias) if t is not None])
     if training and running_mean is not None:
         running_mean.data *= 1 - momentum
         running_mean.data += momentum * f.mean
