@@ -49,9 +49,11 @@ def unregister_device(name: str, previous: Device | None = None) -> None:
 def _probe_cuda() -> None:
     """Register CuPy as the ``cuda`` device if CuPy imports and sees a GPU."""
     global _cuda_probe_done, _cuda_missing_reason
-    _cuda_probe_done = True
     if "cuda" in _devices:
+        # NOTE: a registered device (a test stand-in) answers for now; not marked as probed,
+        # so that once it is unregistered the next call still looks for CuPy and a reason.
         return
+    _cuda_probe_done = True
     try:
         import cupy
     except ImportError:
@@ -67,7 +69,8 @@ def _probe_cuda() -> None:
     else:
         detail = ""
     if count == 0:
-        _cuda_missing_reason = f"CuPy is installed but no CUDA GPU is visible{detail}"
+        _cuda_missing_reason = (f"CuPy is installed but no CUDA GPU is visible{detail}: check "
+                                "the NVIDIA driver (nvidia-smi) and CUDA_VISIBLE_DEVICES")
         return
     register_device(Device("cuda", cupy.ndarray, cupy, cupy.asarray, cupy.asnumpy))
 

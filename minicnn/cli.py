@@ -7,14 +7,24 @@ from typing import Sequence
 
 
 def _check_device(device: str) -> None:
-    """Exit with one clear line when ``--device cuda`` cannot be honoured."""
-    if device.startswith("cuda"):
-        from minicnn import backend
+    """Exit with one clear line when ``--device`` cannot be honoured: ``cuda`` without CuPy or
+    without a GPU (saying which, and what to install), or an unknown device name."""
+    from minicnn import backend
 
-        try:
-            backend.get_device(device)
-        except RuntimeError as exc:
-            sys.exit(f"minicnn: {exc}")
+    try:
+        backend.get_device(device)
+    except (RuntimeError, ValueError) as exc:
+        sys.exit(f"minicnn: {exc}")
+
+
+def _device_arg(argv: Sequence[str]) -> str:
+    """The value of ``--device X`` or ``--device=X`` in ``argv`` ('cpu' when absent)."""
+    for i, a in enumerate(argv):
+        if a == "--device" and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith("--device="):
+            return a.split("=", 1)[1]
+    return "cpu"
 
 
 def _experiments(_: argparse.Namespace) -> None:
@@ -41,6 +51,13 @@ def _compare(args: argparse.Namespace) -> None:
     from minicnn.runner import run_compare
 
     _check_device(args.device)
+    if args.device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            sys.exit("minicnn: compare --device cuda runs PyTorch on the GPU too, but this "
+                     "PyTorch sees no CUDA device (torch.cuda.is_available() is False): install "
+                     "a CUDA build of torch, or compare on the cpu")
     run_compare(get_experiment(args.experiment), args.epochs, args.data, args.out, args.seed,
                 args.seeds, args.device, args.limit, progress=not args.quiet)
 
@@ -57,6 +74,7 @@ def _summary(args: argparse.Namespace) -> None:
 
 
 def _bench(args: argparse.Namespace) -> None:
+    _check_device(_device_arg(args.bench_args))
     from benchmarks.__main__ import main as bench_main
 
     bench_main(args.bench_args)
@@ -95,7 +113,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``minicnn`` console script."""
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:
+        # NOTE: argparse's REMAINDER drops a leading option (``bench --device cuda``), so the
+        # benchmarks' arguments are passed on untouched.
+        args = argparse.Namespace(func=_bench, bench_args=argv[1:])
+    else:
+        args = build_parser().parse_args(argv)
     try:
         args.func(args)
     except (ValueError, FileNotFoundError) as exc:

@@ -16,6 +16,14 @@ def _make(array: np.ndarray, device: Any, requires_grad: bool) -> Tensor:
     return Tensor(array, requires_grad=requires_grad)
 
 
+def _xp(device: Any) -> Any:
+    """The array module of ``device`` (NumPy for None): constant tensors are made there, with
+    no host array copied over."""
+    if device is None:
+        return np
+    return (device if isinstance(device, backend.Device) else backend.get_device(device)).xp
+
+
 def _shape(size: tuple) -> tuple[int, ...]:
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = size[0]
@@ -42,20 +50,22 @@ def from_numpy(array: np.ndarray) -> Tensor:
 def zeros(*size: Any, dtype: Any = None, device: Any = None,
           requires_grad: bool = False) -> Tensor:
     """A tensor of zeros of the given size."""
-    return _make(np.zeros(_shape(size), dtype or DEFAULT_DTYPE), device, requires_grad)
+    return Tensor(_xp(device).zeros(_shape(size), dtype or DEFAULT_DTYPE),
+                  requires_grad=requires_grad)
 
 
 def ones(*size: Any, dtype: Any = None, device: Any = None,
          requires_grad: bool = False) -> Tensor:
     """A tensor of ones of the given size."""
-    return _make(np.ones(_shape(size), dtype or DEFAULT_DTYPE), device, requires_grad)
+    return Tensor(_xp(device).ones(_shape(size), dtype or DEFAULT_DTYPE),
+                  requires_grad=requires_grad)
 
 
 def full(size: Any, fill_value: float, dtype: Any = None, device: Any = None,
          requires_grad: bool = False) -> Tensor:
     """A tensor of the given size filled with ``fill_value``."""
-    return _make(np.full(_shape((size,)), fill_value, dtype or DEFAULT_DTYPE), device,
-                 requires_grad)
+    return Tensor(_xp(device).full(_shape((size,)), fill_value, dtype or DEFAULT_DTYPE),
+                  requires_grad=requires_grad)
 
 
 def zeros_like(x: Tensor, dtype: Any = None) -> Tensor:

@@ -28,10 +28,15 @@ def _flat_outputs(func: Callable, inputs: tuple) -> np.ndarray:
     return np.concatenate([backend.to_host(o.data).ravel() for o in outs])
 
 
-def _numeric_column(func: Callable, inputs: tuple, x: Tensor, i: int, eps: float) -> np.ndarray:
-    """d(all outputs, flattened) / d(x.flat[i]) by the central difference (f(+eps)-f(-eps))/2eps."""
+def _numeric_column(func: Callable, inputs: tuple, x: Tensor, i: int, eps: float,
+                    x_host: np.ndarray) -> np.ndarray:
+    """d(all outputs, flattened) / d(x.flat[i]) by the central difference (f(+eps)-f(-eps))/2eps.
+
+    ``x_host`` is a host copy of x's values: the element is read there (no device-to-host
+    transfer per element) and written into x's array on its device as a Python float.
+    """
     idx = np.unravel_index(i, x.shape)
-    orig = x.data[idx].item()
+    orig = float(x_host[idx])
     x.data[idx] = orig + eps
     plus = _flat_outputs(func, inputs)
     x.data[idx] = orig - eps
@@ -116,8 +121,9 @@ def gradcheck(
         weights = np.eye(n_out)
     for d, j in enumerate(diff):
         x = inputs[j]
+        x_host = backend.to_host(x.data)
         for i in range(x.data.size):
-            numeric = weights @ _numeric_column(func, inputs, x, i, eps)
+            numeric = weights @ _numeric_column(func, inputs, x, i, eps, x_host)
             got = analytic[d][:, i]
             bad = np.abs(got - numeric) > atol + rtol * np.abs(numeric)
             if bad.any():

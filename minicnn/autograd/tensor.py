@@ -264,6 +264,10 @@ class Tensor:
             raise RuntimeError("in-place assignment into a tensor that is part of a graph")
         if isinstance(value, Tensor):
             value = value.data
+        elif isinstance(value, (np.ndarray, list, tuple)):
+            # NOTE: host values assigned into a device tensor are moved explicitly (CuPy
+            # refuses a host array there); a number is passed as it is, with no copy.
+            value = backend.to_device(np.asarray(value), backend.device_of(self.data))
         self.data[_index_key(key)] = value
 
     # ----------------------------------------------------------------- printing

@@ -41,7 +41,9 @@ def as_tensor_like(value: Any, ref: Tensor) -> Tensor:
             dtype = np.int64  # bool tensor + 2 is int64, as PyTorch (not True + True)
         else:
             dtype = ref.dtype
-        return Tensor(xp.asarray(value, dtype=dtype))
+        # NOTE: xp.full, not xp.asarray: on CuPy asarray(2.0) copies a host buffer to the
+        # device (a synchronous transfer in every `x * 2`); full() fills on the device.
+        return Tensor(xp.full((), value, dtype=dtype))
     arr = _infer_array(value) if not hasattr(value, "dtype") else value
     return Tensor(backend.to_device(arr, backend.device_of(ref.data)))
 

@@ -6,16 +6,23 @@ from typing import Any
 from minicnn import backend
 from minicnn.autograd.function import Function
 from minicnn.autograd.tensor import Tensor
-from minicnn.random import get_generator
+from minicnn.random import device_uniform, get_generator
 
 
 def draw_keep_mask(shape: tuple[int, ...], p: float, like: Any) -> Any:
     """A float mask of ``shape`` on ``like``'s device and dtype: each entry 1/(1-p) with
-    probability 1-p, else 0. Drawn from minicnn's global generator, so runs replay."""
+    probability 1-p, else 0. Determined by minicnn's global generator, so runs replay.
+
+    On the CPU the uniforms are the host generator's own draws. On a device they are computed
+    there (``minicnn.random.device_uniform``, from one seed drawn on the host), so no mask is
+    copied to the device in a training step; the masks differ from a CPU run's.
+    """
     xp = backend.get_array_module(like)
-    keep = get_generator().random(shape) >= p
-    mask = keep.astype(like.dtype) * like.dtype.type(1 / (1 - p))
-    return mask if xp is backend.CPU.xp else backend.to_device(mask, backend.device_of(like))
+    if xp is backend.CPU.xp:
+        keep = get_generator().random(shape) >= p
+    else:
+        keep = device_uniform(xp, shape) >= p
+    return keep.astype(like.dtype) * like.dtype.type(1 / (1 - p))
 
 
 class Dropout(Function):

@@ -51,7 +51,9 @@ def prepare_batch(engine: Engine, x: Any, y: Any, task: str) -> tuple[Any, Any]:
     of ``x``'s dtype (the loop casts them to the output's dtype if that differs)."""
     x = engine.tensor(x)
     if task == "binary":
-        return x, engine.tensor(host_array(y).reshape(-1, 1), dtype=x.dtype)
+        # NOTE: reshaped where it is (a device batch stays on the device), not via the host.
+        y = y.reshape(-1, 1) if hasattr(y, "reshape") else host_array(y).reshape(-1, 1)
+        return x, engine.tensor(y, dtype=x.dtype)
     return x, engine.tensor(y)
 
 

@@ -149,7 +149,8 @@ def test_repr(device):
     assert repr(x).startswith("tensor([1., 2.]") and "requires_grad=True" in repr(x)
     assert "float64" in repr(x)
     assert "grad_fn=<MulBackward>" in repr(x * 2)
-    assert repr(minicnn.tensor([1, 2], device=device)) == "tensor([1, 2])"
+    suffix = "" if device == "cpu" else f", device='{device}'"
+    assert repr(minicnn.tensor([1, 2], device=device)) == f"tensor([1, 2]{suffix})"
 
 
 def test_creation_functions(device):

@@ -35,6 +35,9 @@ CONV_CASES = [
     ((1, 1, 9, 5), (5, 1, 3, 1, 2, 0, 2, 1)),  # tall kernel, dilation and padding in H only
     ((1, 2, 6, 7), (2, 3, 1, 2, 1, 1, 1, 2)),  # dilation in W only, even KH, KH != KW
     ((2, 1, 3, 3), (1, 1, 2, 2, 0, 0, 1, 1)),  # 1x1 kernel, stride skips pixels
+    # N > 1 and C > 1 together: a wrong (n, c) decoding of the flat thread index shows only
+    # here (checked: n = t // (C * C) passed every case above)
+    ((2, 3, 5, 4), (3, 3, 2, 2, 1, 1, 1, 1)),
 ]
 
 # (x shape, (KH, KW, SH, SW, PH, PW)); y and image sizes < 500.
@@ -44,6 +47,7 @@ POOL_CASES = [
     ((2, 1, 7, 5), (3, 3, 2, 1, 1, 1)),  # padding, per-axis stride, odd sizes
     ((1, 1, 9, 8), (4, 3, 3, 2, 2, 1)),  # even kernel, padding, kernel > stride
     ((1, 3, 5, 5), (1, 1, 2, 2, 0, 0)),  # 1x1 kernel, stride skips pixels
+    ((2, 3, 5, 5), (3, 3, 2, 2, 1, 1)),  # N > 1 and C > 1 together (see CONV_CASES)
 ]
 
 

@@ -140,10 +140,11 @@ def test_zero_grad_and_requires_grad(device: str) -> None:
     net(minicnn.randn(4, 3, device=device)).sum().backward()
     grads = [p.grad for p in net.parameters()]
     assert all(g is not None for g in grads)
-    old = grads[0].data.copy()
+    old = grads[0].detach().numpy().copy()
     net.zero_grad(set_to_none=False)
     assert all(float(abs(p.grad).sum()) == 0 for p in net.parameters())
-    np.testing.assert_array_equal(grads[0].data, old)  # the old gradient array is untouched
+    # the old gradient array is untouched
+    np.testing.assert_array_equal(grads[0].detach().numpy(), old)
     net.zero_grad()
     assert all(p.grad is None for p in net.parameters())
     net.requires_grad_(False)

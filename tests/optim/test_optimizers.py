@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import minicnn
-from minicnn import nn, optim
+from minicnn import backend, nn, optim
 
 SHAPES = [(4, 3), (5,), (2, 3, 2)]
 STEPS = 50
@@ -119,7 +119,7 @@ def test_state_dict_round_trip_continues_identically(name: str, kwargs: dict, de
     assert sd["param_groups"] == [{k: v for k, v in g.items() if k in sd["param_groups"][i]}
                                   for i, g in enumerate(tsd["param_groups"])]
     assert all(set(s) == set(tsd["state"][i]) for i, s in sd["state"].items())
-    snapshot = {i: {k: np.array(v) for k, v in s.items()} for i, s in sd["state"].items()}
+    snapshot = {i: {k: _host(v) for k, v in s.items()} for i, s in sd["state"].items()}
 
     clones = [nn.Parameter(minicnn.tensor(p.detach().numpy(), device=device)) for p in mine]
     opt2 = getattr(optim, name)(_groups(clones, [{"params": [0, 1]}, {"params": [2]}]),
@@ -136,7 +136,12 @@ def test_state_dict_round_trip_continues_identically(name: str, kwargs: dict, de
     # the state_dict is a snapshot: later steps did not change it
     for i, s in sd["state"].items():
         for k, v in s.items():
-            np.testing.assert_array_equal(np.array(v), snapshot[i][k])
+            np.testing.assert_array_equal(_host(v), snapshot[i][k])
+
+
+def _host(value: Any) -> np.ndarray:
+    """A copy of a state value (a number, or an array on any device) as a host array."""
+    return np.array(backend.to_host(value) if hasattr(value, "shape") else value, copy=True)
 
 
 def test_load_state_dict_validates_groups(rng: np.random.Generator) -> None:

@@ -58,7 +58,7 @@ def test_binary_task_learns_with_one_logit(device) -> None:
     x, y = blobs(k=1)
     train, val = loaders(x, y)
     minicnn.manual_seed(0)
-    model = nn.Linear(6, 1)
+    model = nn.Linear(6, 1).to(device)
     opt = optim.SGD(model.parameters(), lr=0.5)
     engine = MinicnnEngine(device)
     history = fit(model, opt, nn.BCEWithLogitsLoss(), train, 5, engine=engine, val_loader=val,
