@@ -1,7 +1,7 @@
 """``Tensor``: an array (NumPy or CuPy), its gradient, and the function that created it."""
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
@@ -292,3 +292,15 @@ def _index_key(key: Any) -> Any:
     if isinstance(key, tuple):
         return tuple(k.data if isinstance(k, Tensor) else k for k in key)
     return key
+
+
+def zero_grads(params: Iterable[Tensor], set_to_none: bool = True) -> None:
+    """Reset each tensor's ``.grad``: to None, or to a fresh zero array (the old gradient array
+    is never written into: it may be shared)."""
+    for p in params:
+        if p.grad is None:
+            continue
+        if set_to_none:
+            p.grad = None
+        else:
+            p.grad = Tensor(backend.get_array_module(p.grad.data).zeros_like(p.grad.data))

@@ -15,7 +15,7 @@ from typing import Any
 
 from minicnn import backend
 from minicnn.autograd.grad_mode import enable_grad
-from minicnn.autograd.tensor import Tensor
+from minicnn.autograd.tensor import Tensor, zero_grads
 
 
 class _RequiredParameter:
@@ -115,15 +115,7 @@ class Optimizer:
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset the gradients of every parameter: to None (default), or to a fresh zero array
         (the old gradient array is never written into)."""
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if set_to_none:
-                    p.grad = None
-                else:
-                    xp = backend.get_array_module(p.grad.data)
-                    p.grad = Tensor(xp.zeros_like(p.grad.data))
+        zero_grads((p for group in self.param_groups for p in group["params"]), set_to_none)
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient; returns ``closure()`` if given (the

@@ -1,7 +1,6 @@
 """``Conv2d``: 2-D convolution (cross-correlation) layer."""
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from minicnn.autograd.tensor import Tensor
@@ -68,12 +67,7 @@ class Conv2d(Module):
 
     def reset_parameters(self) -> None:
         """Redraw ``weight`` and ``bias`` from PyTorch's default distributions."""
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
-            if fan_in != 0:
-                bound = 1 / math.sqrt(fan_in)
-                init.uniform_(self.bias, -bound, bound)
+        init.default_weight_and_bias_(self.weight, self.bias)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation)

@@ -1,7 +1,6 @@
 """``Linear`` (y = x W^T + b) and ``Identity``."""
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from minicnn.autograd.tensor import Tensor
@@ -43,11 +42,7 @@ class Linear(Module):
 
     def reset_parameters(self) -> None:
         """Redraw ``weight`` and ``bias`` from PyTorch's default distributions."""
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-            init.uniform_(self.bias, -bound, bound)
+        init.default_weight_and_bias_(self.weight, self.bias)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.linear(x, self.weight, self.bias)

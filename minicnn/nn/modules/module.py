@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from minicnn import backend
-from minicnn.autograd.tensor import Tensor
+from minicnn.autograd.tensor import Tensor, zero_grads
 from minicnn.nn.modules.parameter import Parameter
 
 
@@ -302,14 +302,7 @@ class Module:
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset every parameter's gradient: to None (default) or to a fresh zero array."""
-        for p in self.parameters():
-            if p.grad is None:
-                continue
-            if set_to_none:
-                p.grad = None
-            else:
-                xp = backend.get_array_module(p.grad.data)
-                p.grad = Tensor(xp.zeros_like(p.grad.data))
+        zero_grads(self.parameters(), set_to_none)
 
     # ----------------------------------------------------------------- devices and dtypes
     def _apply_arrays(self, fn: Callable[[Any, bool], Any]) -> Module:
