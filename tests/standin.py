@@ -459,7 +459,8 @@ def _make_module() -> types.ModuleType:
         fn = getattr(np, name)
         setattr(xp, name, _Ufunc(fn) if isinstance(fn, np.ufunc) else _function(fn, name))
     for name in ("bool_", "float16", "float32", "float64", "int8", "int16", "int32", "int64",
-                 "uint8", "uint16", "uint32", "uint64", "complex64", "complex128", "dtype", "finfo", "iinfo", "inf", "nan",
+                 "uint8", "uint16", "uint32", "uint64", "complex64", "complex128", "dtype",
+                 "finfo", "iinfo", "inf", "nan",
                  "pi", "e", "newaxis", "result_type", "can_cast", "promote_types", "isscalar",
                  "ndim", "shape", "size"):
         setattr(xp, name, getattr(np, name))

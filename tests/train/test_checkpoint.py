@@ -61,7 +61,8 @@ def test_round_trip_of_nested_state(tmp_path) -> None:
     got = ck.optimizer
     assert list(got["state"]) == [0, 1] and got["state"][0]["step"] == 3
     assert np.array_equal(got["state"][0]["exp_avg"], np.arange(4.0))
-    assert got["state"][1]["step"].dtype == np.float32 and got["state"][1]["momentum_buffer"] is None
+    assert got["state"][1]["step"].dtype == np.float32
+    assert got["state"][1]["momentum_buffer"] is None
     assert got["param_groups"] == opt_state["param_groups"]  # the tuple stays a tuple
 
 
