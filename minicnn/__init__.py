@@ -9,6 +9,7 @@ from minicnn.ops import (abs, add, argmax, argmin, cat, clamp, div, eq, exp, fla
                          le, linear, log, log_softmax, lt, matmul, max, mean, min, mul, ne, neg,
                          permute, pow, relu, reshape, sigmoid, softmax, sqrt, squeeze, stack, sub,
                          sum, tanh, transpose, unsqueeze, view, where)
+from minicnn.parallel import get_num_threads, set_num_threads
 from minicnn.random import initial_seed, manual_seed
 
 float16 = _np.dtype(_np.float16)

@@ -51,23 +51,25 @@ def run_backward(root: Tensor, gy: Any, retain_graph: bool = False) -> None:
         g_in = f.backward(g_out)
         if not isinstance(g_in, tuple):
             g_in = (g_in,)
-        for x, gx, needed in zip(f.inputs, g_in, f.needs_input_grad):
+        for edge, gx, needed in zip(f.inputs, g_in, f.needs_input_grad):
             if not needed or gx is None:
                 continue
-            if gx.shape != x.shape:
+            if gx.shape != edge.shape:
                 raise RuntimeError(
                     f"{f!r} returned a gradient of shape {tuple(gx.shape)} for an input of "
-                    f"shape {tuple(x.shape)}"
+                    f"shape {tuple(edge.shape)}"
                 )
-            if gx.dtype != x.dtype:
+            if gx.dtype != edge.dtype:
                 # NOTE: as PyTorch, a gradient has its input's dtype: float32 * float64 gives
                 # a float64 gy, but the float32 input's gradient is float32.
-                gx = gx.astype(x.dtype)
-            creator = x.creator
-            if creator is None or x.retains_grad:
-                _accumulate_leaf(x, gx, owned)
+                gx = gx.astype(edge.dtype)
+            creator = edge.creator
             if creator is None:
+                _accumulate_leaf(edge.tensor(), gx, owned)
                 continue
+            x = edge.tensor()  # an intermediate: None if nobody holds it any more
+            if x is not None and x.retains_grad:
+                _accumulate_leaf(x, gx, owned)
             key = id(creator)
             if key in grads:
                 grads[key] = grads[key] + gx

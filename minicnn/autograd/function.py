@@ -1,6 +1,7 @@
 """``Function``: one differentiable op, with its forward and backward on raw arrays."""
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 from minicnn.autograd import grad_mode
@@ -35,7 +36,7 @@ class Function:
         y = self.forward(*(t.data for t in tensors))
         out = Tensor(y, requires_grad=record)
         if record:
-            self.inputs = tensors
+            self.inputs = tuple(Edge(t) for t in tensors)
             self.generation = max(t.generation for t in tensors)
             out.creator = self
             out.generation = self.generation + 1
@@ -52,6 +53,31 @@ class Function:
 
     def __repr__(self) -> str:
         return f"<{self.name}Backward>"
+
+
+class Edge:
+    """What backward needs to know of one input: its creator (to go on), its shape and dtype
+    (to check and cast the gradient), and the tensor itself, to set ``.grad`` on a leaf or on a
+    tensor that ``retains_grad``.
+
+    NOTE: a leaf is held; an intermediate tensor only weakly. The graph thus keeps alive only
+    what each Function saved for its backward (as PyTorch does), not every intermediate array:
+    a max-pool's input, for one, is dropped as soon as the next op has run, unless the caller
+    keeps it.
+    """
+
+    __slots__ = ("creator", "shape", "dtype", "_leaf", "_ref")
+
+    def __init__(self, t: Tensor) -> None:
+        self.creator = t.creator
+        self.shape = t.shape
+        self.dtype = t.dtype
+        self._leaf = t if t.creator is None else None
+        self._ref = None if t.creator is None else weakref.ref(t)
+
+    def tensor(self) -> Tensor | None:
+        """The input tensor (None for an intermediate nobody holds any more)."""
+        return self._leaf if self._ref is None else self._ref()
 
 
 from minicnn.autograd.tensor import Tensor  # noqa: E402  (Tensor needs Function first)

@@ -13,7 +13,8 @@ Three implementations with the same signature:
 
 - ``*_reference``: readable array-module code (a loop over the KH*KW kernel taps, each one
   strided slice, as Chainer does); the oracle, and works on any ``xp``;
-- ``*_cpu``: Numba, parallel over the N*C planes;
+- ``*_cpu``: Numba, the N*C planes split into tasks for minicnn's thread pool
+  (``minicnn.parallel``; the kernels release the GIL);
 - ``*_gpu`` (in ``minicnn.kernels.cuda``, imported only when a CUDA array shows up).
 
 ``im2col`` / ``col2im`` dispatch: NumPy arrays go to the CPU kernel, arrays with a
@@ -28,6 +29,11 @@ import numba
 import numpy as np
 
 from minicnn.backend import get_array_module
+from minicnn.parallel import chunks, parallel_for
+
+# NOTE: about this many output elements per task: enough to hide the task's overhead
+# (~20 us), small enough to balance the threads.
+TASK_ELEMENTS = 1 << 17
 
 
 def conv_output_size(size: int, k: int, s: int, p: int, d: int = 1) -> int:
@@ -140,13 +146,13 @@ def _valid_range(O, S, offset, size):  # pragma: no cover (jitted)
     return min(lo, hi), hi
 
 
-@numba.njit(parallel=True, cache=True)
-def _im2col_planes(x, col, KH, KW, SH, SW, PH, PW, DH, DW):  # pragma: no cover (jitted)
-    """Fill ``col`` (P, KH, KW, OH, OW) from the planes ``x`` (P, H, W), P = N*C."""
+@numba.njit(nogil=True, cache=True)
+def _im2col_planes(x, col, p0, p1, KH, KW, SH, SW, PH, PW, DH, DW):  # pragma: no cover
+    """Fill ``col[p0:p1]`` (P, KH, KW, OH, OW) from the planes ``x[p0:p1]`` (P, H, W)."""
     P, H, W = x.shape
     OH = col.shape[3]
     OW = col.shape[4]
-    for p in numba.prange(P):
+    for p in range(p0, p1):
         for kh in range(KH):
             h0 = kh * DH - PH
             oh_lo, oh_hi = _valid_range(OH, SH, h0, H)
@@ -172,15 +178,15 @@ def _im2col_planes(x, col, KH, KW, SH, SW, PH, PW, DH, DW):  # pragma: no cover 
                             dst[i] = src[i * SW]
 
 
-@numba.njit(parallel=True, cache=True)
-def _col2im_planes(col, img, SH, SW, PH, PW, DH, DW):  # pragma: no cover (jitted)
-    """Scatter-add ``col`` (P, KH, KW, OH, OW) into the planes ``img`` (P, H, W)."""
+@numba.njit(nogil=True, cache=True)
+def _col2im_planes(col, img, p0, p1, SH, SW, PH, PW, DH, DW):  # pragma: no cover (jitted)
+    """Scatter-add ``col[p0:p1]`` (P, KH, KW, OH, OW) into the planes ``img[p0:p1]``."""
     P, KH, KW, OH, OW = col.shape
     H = img.shape[1]
     W = img.shape[2]
-    # NOTE: each plane p belongs to one prange iteration, so the += needs no atomics; per
-    # pixel the taps arrive in (kh, kw) order, the order the GPU gather sums them in.
-    for p in numba.prange(P):
+    # NOTE: each plane p belongs to one task, so the += needs no atomics; per pixel the
+    # taps arrive in (kh, kw) order, the order the GPU gather sums them in.
+    for p in range(p0, p1):
         img[p] = 0
         for kh in range(KH):
             h0 = kh * DH - PH
@@ -209,7 +215,10 @@ def im2col_cpu(x: np.ndarray, KH: int, KW: int, SH: int, SW: int, PH: int, PW: i
     N, C, H, W = x.shape
     OH, OW = _output_hw(H, W, KH, KW, SH, SW, PH, PW, DH, DW)
     col = np.empty((N * C, KH, KW, OH, OW), dtype=x.dtype)  # (N*C, KH, KW, OH, OW)
-    _im2col_planes(x.reshape(N * C, H, W), col, KH, KW, SH, SW, PH, PW, DH, DW)
+    planes = x.reshape(N * C, H, W)
+    tasks = chunks(N * C, TASK_ELEMENTS // (KH * KW * OH * OW))
+    parallel_for(lambda t: _im2col_planes(planes, col, *tasks[t], KH, KW, SH, SW, PH, PW, DH,
+                                          DW), len(tasks))
     return col.reshape(N, C, KH, KW, OH, OW)  # (N, C, KH, KW, OH, OW)
 
 
@@ -222,7 +231,10 @@ def col2im_cpu(col: np.ndarray, H: int, W: int, SH: int, SW: int, PH: int, PW: i
     col = np.ascontiguousarray(col)
     N, C, KH, KW, OH, OW = _col_geometry(col, H, W, SH, SW, PH, PW, DH, DW)
     img = np.empty((N * C, H, W), dtype=col.dtype)  # (N*C, H, W)
-    _col2im_planes(col.reshape(N * C, KH, KW, OH, OW), img, SH, SW, PH, PW, DH, DW)
+    planes = col.reshape(N * C, KH, KW, OH, OW)
+    tasks = chunks(N * C, TASK_ELEMENTS // (KH * KW * OH * OW))
+    parallel_for(lambda t: _col2im_planes(planes, img, *tasks[t], SH, SW, PH, PW, DH, DW),
+                 len(tasks))
     return img.reshape(N, C, H, W)  # (N, C, H, W)
 
 

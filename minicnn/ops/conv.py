@@ -3,9 +3,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from minicnn import backend
 from minicnn.autograd.function import Function
 from minicnn.autograd.tensor import Tensor
+from minicnn.kernels import conv as conv_cpu
 from minicnn.kernels.im2col import col2im, conv_output_size, im2col
 
 
@@ -35,6 +38,8 @@ class Conv2d(Function):
     Forward: col = im2col(x) (N, C*KH*KW, OH*OW) and y = W_mat @ col with W_mat (OC, C*KH*KW).
     Backward: gW = sum_n gy_n @ col_n^T;  gb = sum of gy over (N, OH, OW);
     gx = col2im(W_mat^T @ gy_n), the adjoint of im2col.
+    On the CPU the same products run in cache-sized chunks on minicnn's threads
+    (``minicnn.kernels.conv``), and only x and W are kept for backward, not col.
     """
 
     def __init__(self, stride: tuple[int, int], padding: tuple[int, int],
@@ -42,6 +47,13 @@ class Conv2d(Function):
         self.stride, self.padding, self.dilation = stride, padding, dilation
 
     def forward(self, x: Any, W: Any, b: Any = None) -> Any:
+        if type(x) is np.ndarray and type(W) is np.ndarray:
+            need = self.needs_input_grad
+            self.cpu = True
+            self.x = x if need and need[1] else None  # held by the graph anyway
+            self.W = W if need and need[0] else None
+            self.x_shape, self.w_shape = x.shape, W.shape
+            return conv_cpu.conv2d_forward(x, W, b, self.stride, self.padding, self.dilation)
         xp = backend.get_array_module(x)
         N, C, H, IW = x.shape
         OC, _, KH, KW = W.shape
@@ -60,12 +72,18 @@ class Conv2d(Function):
         return y
 
     def backward(self, gy: Any) -> tuple:
+        need = self.needs_input_grad
+        if getattr(self, "cpu", False):
+            gx, gW = conv_cpu.conv2d_backward(
+                self.x, self.W, gy, self.stride, self.padding, self.dilation,
+                need_x=need[0], need_W=need[1], x_shape=self.x_shape, w_shape=self.w_shape)
+            gb = gy.sum(axis=(0, 2, 3)) if len(need) > 2 and need[2] else None
+            return gx, gW, gb
         xp = backend.get_array_module(gy)
         N, C, H, IW = self.x_shape
         OC, _, KH, KW = self.w_shape
         OH, OW = gy.shape[-2:]
         gy_mat = gy.reshape(N, OC, OH * OW)  # (N, OC, OH*OW)
-        need = self.needs_input_grad
         gx = gW = gb = None
         if need[0]:
             gcol = self.W.reshape(OC, -1).T @ gy_mat  # (N, C*KH*KW, OH*OW)

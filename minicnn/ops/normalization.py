@@ -3,9 +3,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from minicnn import backend
 from minicnn.autograd.function import Function
 from minicnn.autograd.tensor import Tensor
+from minicnn.kernels import normalization as bn_cpu
 
 
 class BatchNorm(Function):
@@ -16,6 +19,8 @@ class BatchNorm(Function):
     ``gx = inv_std / m * (m * gxhat - sum(gxhat) - xhat * sum(gxhat * xhat))``, gxhat = gy * gamma.
     Evaluation: mu, var are the running statistics (constants) and gx = gy * gamma * inv_std.
     Both: ``ggamma = sum(gy * xhat)``, ``gbeta = sum(gy)`` over (N, H, W).
+    On the CPU, (N, C, H, W) inputs take two fused passes each way
+    (``minicnn.kernels.normalization``), and xhat is recomputed from x instead of kept.
     """
 
     def __init__(self, training: bool, eps: float, mean: Any = None, var: Any = None,
@@ -28,6 +33,8 @@ class BatchNorm(Function):
         params = list(params)
         gamma = params.pop(0) if self.has_weight else None
         beta = params.pop(0) if self.has_bias else None
+        if type(x) is np.ndarray and x.ndim == 4:
+            return self._forward_cpu(np.ascontiguousarray(x), gamma, beta)
         xp = backend.get_array_module(x)
         self.axes = (0,) if x.ndim == 2 else (0, 2, 3)
         shape = (1, -1) + (1,) * (x.ndim - 2)  # broadcasts a (C,) vector over x
@@ -40,7 +47,35 @@ class BatchNorm(Function):
         y = self.xhat if gamma is None else self.xhat * gamma.reshape(shape)
         return y if beta is None else y + beta.reshape(shape)
 
+    def _forward_cpu(self, x: np.ndarray, gamma: Any, beta: Any) -> np.ndarray:
+        self.cpu = True
+        if self.training:
+            self.mean, self.var = bn_cpu.batch_stats(x)
+        self.inv_std = 1 / np.sqrt(self.var + self.eps)
+        self.x, self.gamma = x, gamma  # x is held by the graph anyway
+        return bn_cpu.normalize(x, self.mean, self.inv_std, gamma, beta)
+
+    def _backward_cpu(self, gy: np.ndarray) -> tuple:
+        need = self.needs_input_grad
+        gy = np.ascontiguousarray(gy)
+        sums = bn_cpu.grad_sums(self.x, gy, self.mean, self.inv_std)
+        gx = ggamma = gbeta = None
+        if need[0]:
+            if self.training:
+                gx = bn_cpu.grad_input(self.x, gy, self.mean, self.inv_std, self.gamma, *sums)
+            else:
+                scale = self.inv_std if self.gamma is None else self.gamma * self.inv_std
+                gx = gy * scale.reshape(1, -1, 1, 1)
+        i_weight, i_bias = 1, 1 + self.has_weight
+        if self.has_weight and need[i_weight]:
+            ggamma = sums[1].astype(gy.dtype)
+        if self.has_bias and need[i_bias]:
+            gbeta = sums[0].astype(gy.dtype)
+        return (gx,) + ((ggamma,) if self.has_weight else ()) + ((gbeta,) if self.has_bias else ())
+
     def backward(self, gy: Any) -> tuple:
+        if getattr(self, "cpu", False):
+            return self._backward_cpu(gy)
         axes, shape, xhat = self.axes, self.shape, self.xhat
         need = self.needs_input_grad
         gx = ggamma = gbeta = None

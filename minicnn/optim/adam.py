@@ -4,7 +4,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import numpy as np
+
 from minicnn import backend
+from minicnn.kernels import optim as kernels
 from minicnn.optim.optimizer import Optimizer
 
 
@@ -79,6 +82,12 @@ class Adam(Optimizer):
                         p.data *= 1 - lr * weight_decay
                     else:
                         g = g + weight_decay * p.data
+                if (type(p.data) is np.ndarray and not group["amsgrad"]
+                        and p.data.size >= kernels.PARALLEL_MIN and p.data.flags.c_contiguous
+                        and m.flags.c_contiguous and v.flags.c_contiguous):
+                    # the same arithmetic in one fused pass (bit-for-bit NumPy's)
+                    kernels.adam_update(p.data, g, m, v, beta1, beta2, lr, eps, t)
+                    continue
                 _lerp_(m, g, 1 - beta1)
                 v *= beta2
                 v += (1 - beta2) * g * g

@@ -1,0 +1,105 @@
+"""Peak memory of a training run, each engine alone in its own subprocess.
+
+Method (the same for both engines): import the engine, pin its threads, and warm up with two
+training steps of the same model at batch 2 (Numba compiles, oneDNN builds its kernels),
+then free them. The baseline is the resident set size at that point; the kernel's peak-RSS
+counter is reset to it (``/proc/self/clear_refs``), the model, optimiser and a full batch are
+built and ``steps`` training steps run; the figure is peak RSS minus the baseline. It covers
+everything a training run adds: parameters, gradients, optimiser state, activations saved for
+backward, workspaces and allocator slack. Where the counter cannot be reset, the figure is
+``ru_maxrss`` after the steps minus ``ru_maxrss`` before them, marked as such.
+
+Run as ``python -m benchmarks.memory ENGINE MODEL STEPS MINICNN_THREADS TORCH_THREADS
+DEVICE``; it prints one JSON line.
+"""
+from __future__ import annotations
+
+import gc
+import json
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _status_kb(field: str) -> int | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def _reset_peak() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _maxrss_kb() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def measure(engine_name: str, model: str, steps: int, minicnn_threads: int | None,
+            torch_threads: int | None, device: str) -> dict[str, Any]:
+    """Peak memory (MiB) that ``steps`` training steps of ``model`` add (see the module doc)."""
+    from benchmarks import cases, threads
+    from benchmarks.engines import make_engine
+
+    engine = make_engine(engine_name, device)
+    threads.pin(minicnn_threads, torch_threads)
+    spec = cases.MODEL_BY_NAME[model]
+    warm = cases.build_training(engine, spec, batch=2)
+    for _ in range(2):
+        warm()
+    del warm
+    gc.collect()
+    baseline_kb = _status_kb("VmRSS")
+    if baseline_kb is not None and _reset_peak():
+        method = "VmHWM after reset - VmRSS baseline"
+        before = baseline_kb
+    else:
+        method = "ru_maxrss after - ru_maxrss before"
+        before = _maxrss_kb()
+    step = cases.build_training(engine, spec)
+    for _ in range(steps):
+        step()
+    peak_kb = _status_kb("VmHWM") if method.startswith("VmHWM") else _maxrss_kb()
+    return {"engine": engine_name, "model": model, "steps": steps,
+            "peak_mib": (peak_kb - before) / 1024, "baseline_mib": before / 1024,
+            "method": method}
+
+
+def measure_in_subprocess(engine_name: str, model: str, steps: int,
+                          minicnn_threads: int | None, torch_threads: int | None,
+                          device: str, timeout: float = 600) -> dict[str, Any]:
+    args = [sys.executable, "-m", "benchmarks.memory", engine_name, model, str(steps),
+            str(minicnn_threads), str(torch_threads), device]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in
+                                                       [env.get("PYTHONPATH")] if p])
+    proc = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+    if proc.returncode != 0:
+        return {"engine": engine_name, "model": model, "error": proc.stderr.strip()[-2000:]}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _opt_int(s: str) -> int | None:
+    return None if s == "None" else int(s)
+
+
+if __name__ == "__main__":
+    name, model_name, n_steps, m_threads, t_threads, dev = sys.argv[1:7]
+    print(json.dumps(measure(name, model_name, int(n_steps), _opt_int(m_threads),
+                             _opt_int(t_threads), dev)))
