@@ -62,10 +62,10 @@ def _selected(name: str, filters: list[str]) -> bool:
 
 def _git() -> str:
     try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, check=False,
                              capture_output=True, text=True, timeout=10).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=ROOT, capture_output=True, text=True,
+                               cwd=ROOT, check=False, capture_output=True, text=True,
                                timeout=10).stdout.strip()
         return f"{rev}{' + uncommitted changes' if dirty else ''}" if rev else "unknown"
     except (OSError, subprocess.SubprocessError):
@@ -225,7 +225,7 @@ def run_epoch(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any] | None:
     args = parse_args(argv)
-    from benchmarks.engines import device_unavailable, make_engine
+    from benchmarks.engines import device_unavailable, make_engine, settle_allocator
 
     reason = device_unavailable(args.device)
     if reason:
@@ -241,13 +241,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any] | None:
         budget = Budget(seconds=args.seconds or 4.0)
     memory_steps = args.memory_steps or (2 if args.quick else 5)
 
+    settle_allocator()
     threads.pin(args.threads, args.torch_threads)
     engines = {n: make_engine(n, args.device) for n in ("minicnn", "torch")}
     command = "python -m benchmarks " + " ".join(shlex.quote(a) for a in
                                                  (sys.argv[1:] if argv is None else argv))
     meta: dict[str, Any] = {
         "device": args.device, "command": command.strip(),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "git": _git(), "machine": _machine(), "cpus": _cpus(), "versions": _versions(),
         "budget": (f"{budget.warmup} warm-up calls, then >= {budget.min_reps} and <= "
                    f"{budget.max_reps} interleaved repeats filling {budget.seconds} s per "

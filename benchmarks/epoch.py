@@ -42,6 +42,6 @@ def run_epoch(engine_name: str, data_dir: str | None, device: str = "cpu", seed:
     loss, acc = train_epoch(model, optimizer, loss_fn, loader,
                             engine=get_engine(engine_name, device), task="multiclass")
     wall = time.perf_counter() - t0
-    return {"engine": engine_name, "images": int(len(y)), "batches": len(loader),
+    return {"engine": engine_name, "images": len(y), "batches": len(loader),
             "wall_s": wall, "load_s": t_data, "images_per_s": len(y) / wall,
             "train_loss": loss, "train_acc": acc, "source": str(train.image_path.parent)}

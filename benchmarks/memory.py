@@ -54,8 +54,9 @@ def measure(engine_name: str, model: str, steps: int, minicnn_threads: int | Non
             torch_threads: int | None, device: str) -> dict[str, Any]:
     """Peak memory (MiB) that ``steps`` training steps of ``model`` add (see the module doc)."""
     from benchmarks import cases, threads
-    from benchmarks.engines import make_engine
+    from benchmarks.engines import make_engine, settle_allocator
 
+    settle_allocator()
     engine = make_engine(engine_name, device)
     threads.pin(minicnn_threads, torch_threads)
     spec = cases.MODEL_BY_NAME[model]
@@ -89,7 +90,7 @@ def measure_in_subprocess(engine_name: str, model: str, steps: int,
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in
                                                        [env.get("PYTHONPATH")] if p])
     proc = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, check=False)
     if proc.returncode != 0:
         return {"engine": engine_name, "model": model, "error": proc.stderr.strip()[-2000:]}
     return json.loads(proc.stdout.strip().splitlines()[-1])

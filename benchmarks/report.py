@@ -56,15 +56,15 @@ def markdown(res: dict[str, Any]) -> str:
            f"- git: {meta['git']}", f"- machine: {meta['machine']}",
            f"- versions: {', '.join(f'{k} {v}' for k, v in meta['versions'].items())}",
            f"- {meta['threads_line']}",
-           f"- load average (1 min) before / after: {meta['load_before']:.2f} / "
-           f"{meta['load_after']:.2f} on {meta['cpus']} CPUs",
+           (f"- load average (1 min) before / after: {meta['load_before']:.2f} / "
+            f"{meta['load_after']:.2f} on {meta['cpus']} CPUs"),
            f"- timing: {meta['budget']}",
-           "", "Times are medians over interleaved repeats, IQR in brackets; ratio = minicnn "
-           "median / PyTorch median (below 1: minicnn is faster).", ""]
+           "", ("Times are medians over interleaved repeats, IQR in brackets; ratio = minicnn "
+                "median / PyTorch median (below 1: minicnn is faster)."), ""]
     if res.get("train"):
         out += ["## Training step (forward, backward, optimiser step)", "",
-                "| model | batch | minicnn ms | PyTorch ms | ratio | min ms (m / t) | GFLOP "
-                "| GFLOP/s (m / t) |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+                ("| model | batch | minicnn ms | PyTorch ms | ratio | min ms (m / t) | GFLOP "
+                 "| GFLOP/s (m / t) |"), "|---|---:|---:|---:|---:|---:|---:|---:|"]
         for r in res["train"]:
             out.append(f"| {r['name']} | {r['batch']} | {timing_cell(r['minicnn'])} | "
                        f"{timing_cell(r['torch'])} | **{r['ratio']:.2f}** | "
@@ -82,8 +82,8 @@ def markdown(res: dict[str, Any]) -> str:
         out.append("")
     if res.get("ops"):
         out += ["## Ops, forward + backward", "",
-                "| op | input | minicnn ms (fwd + bwd) | PyTorch ms (fwd + bwd) | ratio | "
-                "GFLOP/s (m / t) |", "|---|---|---:|---:|---:|---:|"]
+                ("| op | input | minicnn ms (fwd + bwd) | PyTorch ms (fwd + bwd) | ratio | "
+                 "GFLOP/s (m / t) |"), "|---|---|---:|---:|---:|---:|"]
         for r in res["ops"]:
             m, t = r["minicnn"], r["torch"]
             gf = (f"{r['gflops_minicnn']:.1f} / {r['gflops_torch']:.1f}"
@@ -95,8 +95,8 @@ def markdown(res: dict[str, Any]) -> str:
         out.append("")
     if res.get("memory"):
         out += ["## Peak memory of a training run", "",
-                f"{res['memory'][0].get('method', '')}; each engine in its own subprocess "
-                "(see benchmarks/README.md).", "",
+                (f"{res['memory'][0].get('method', '')}; each engine in its own subprocess "
+                 "(see benchmarks/README.md)."), "",
                 "| model | minicnn MiB | PyTorch MiB | ratio |", "|---|---:|---:|---:|"]
         for r in res["memory"]:
             if "error" in r:
@@ -143,9 +143,18 @@ def chart(res: dict[str, Any], path: Path) -> None:
     for yi, (_, v, _) in zip(y, rows):
         ax.text(v, yi, f" {v:.2f}", va="center", fontsize=7)
     ax.set_xlabel("minicnn / PyTorch (median time; memory: peak MiB)   < 1: minicnn better")
+    ax.axvline(1.5, color="grey", linewidth=0.8, linestyle=":")
     meta = res["meta"]
-    ax.set_title(f"minicnn vs PyTorch, {meta['device']}, {meta['date'][:10]} "
-                 f"({meta['threads_line'][9:60]}...)", fontsize=9)
+    info = meta.get("threads", {})
+    ax.set_title(f"minicnn / PyTorch on {meta['device']}, {meta['date'][:10]} (minicnn "
+                 f"{info.get('minicnn_pool', '?')} threads, PyTorch "
+                 f"{info.get('torch_threads', '?')})", fontsize=9)
+    from matplotlib.patches import Patch
+
+    labels = {"train": "training step", "infer": "inference", "ops": "op fwd+bwd",
+              "memory": "peak memory"}
+    ax.legend(handles=[Patch(color=colours[k], label=v) for k, v in labels.items()
+                       if res.get(k)], loc="lower right", fontsize=8)
     ax.set_xlim(0, max(2.0, max(r[1] for r in rows) * 1.12))
     fig.tight_layout()
     fig.savefig(path, dpi=110)

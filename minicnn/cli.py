@@ -75,6 +75,16 @@ def _summary(args: argparse.Namespace) -> None:
 
 def _bench(args: argparse.Namespace) -> None:
     _check_device(_device_arg(args.bench_args))
+    # NOTE: benchmarks/ (and reference/, PyTorch's twins of the models) sit beside the
+    # package in the source tree and are not installed: put that tree on the path.
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    if not (root / "benchmarks").is_dir():
+        sys.exit("minicnn: bench runs from a source checkout (benchmarks/ and reference/ next "
+                 "to minicnn/); install with `pip install -e .` from the repository")
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
     from benchmarks.__main__ import main as bench_main
 
     bench_main(args.bench_args)

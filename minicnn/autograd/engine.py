@@ -4,6 +4,8 @@ from __future__ import annotations
 import heapq
 from typing import TYPE_CHECKING, Any
 
+from minicnn.kernels import memory
+
 if TYPE_CHECKING:
     from minicnn.autograd.function import Function
     from minicnn.autograd.tensor import Tensor
@@ -15,8 +17,11 @@ def _accumulate_leaf(t: Tensor, g: Any, owned: set[int]) -> None:
 
     if t.grad is None:
         # NOTE: a backward may hand out views (broadcasts, reshapes) or the same array to
-        # several inputs (``a + b``); a leaf's .grad must own its memory.
-        if getattr(g, "base", None) is not None or id(g) in owned:
+        # several inputs (``a + b``); a leaf's .grad must own its memory. A CPU kernel's
+        # output on a reused buffer (minicnn.kernels.memory) is a view that provably shares
+        # its memory with no other array: kept as is, not copied.
+        if (getattr(g, "base", None) is not None and not memory.exclusive(g)) \
+                or id(g) in owned:
             g = g.copy()
         owned.add(id(g))
         t.grad = Tensor(g)

@@ -66,7 +66,7 @@ class Edge:
     keeps it.
     """
 
-    __slots__ = ("creator", "shape", "dtype", "_leaf", "_ref")
+    __slots__ = ("_leaf", "_ref", "creator", "dtype", "shape")
 
     def __init__(self, t: Tensor) -> None:
         self.creator = t.creator

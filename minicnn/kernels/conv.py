@@ -5,15 +5,19 @@ The plain way (``minicnn.ops.conv``'s generic path, and the GPU's) builds the wh
 problem: for the crack CNN's second layer it is 117 MB, written once, read twice, its gradient
 written and read again, each pass at memory speed, and it is kept from forward to backward.
 
-Here the output rows ``r = n*OH + oh`` (over the whole batch) are cut into chunks of about
-``CHUNK_BYTES`` of patches. For each chunk, on one thread:
+Here the output rows ``r = n*OH + oh`` (over the whole batch) are cut into chunks whose
+buffers take about ``CHUNK_BYTES``. For each chunk, on one thread:
 
-- forward: ``col = im2col(rows)`` (C*KH*KW, rows*OW) into a small buffer, ``out = W_mat @
+- forward: ``col = im2col(rows)`` (C*KH*KW, rows*RW) into a small buffer, ``out = W_mat @
   col`` (one BLAS GEMM, single-threaded), then ``y[rows] = out + b`` written into the NCHW
   output;
-- backward: ``gy`` of the chunk gathered as (OC, rows*OW); ``gW_part = gy_c @ col^T`` with
-  ``col`` recomputed from ``x`` (cheaper than keeping it: nothing but ``x``, which the graph
-  holds anyway, is saved); ``gcol = W_mat^T @ gy_c`` scattered back by col2im into ``gx``.
+- backward: ``gy`` of the chunk gathered as (OC, rows*RW); ``gW_part = gy_c @ col^T`` with
+  ``col`` recomputed from ``x`` (cheaper than keeping it: only ``x`` is saved for backward);
+  ``gcol = W_mat^T @ gy_c`` added back by col2im into ``gx``. Only the gradients asked for
+  are computed (a first layer's input needs none: no col2im there).
+
+``RW``, the width of a patch row, is ``OW``, or for stride 1 the padded input width (see
+``_Geometry``).
 
 Chunks are grouped into tasks of whole samples (col2im adds into the overlapping input rows
 of neighbouring chunks, so one sample's chunks run in order on one thread), and the tasks run
@@ -30,10 +34,12 @@ from minicnn.kernels import memory
 from minicnn.kernels.im2col import _output_hw, _valid_range
 from minicnn.parallel import chunks, parallel_for
 
-# NOTE: the patch buffer of one chunk; with the GEMM's output it stays in the L2/L3 caches.
-# Measured on the course's shapes (benchmarks/README.md): 256 KiB .. 1 MiB are equally good,
-# below that the GEMMs get too thin and the per-chunk Python overhead shows.
-CHUNK_BYTES = 4 << 20
+# NOTE: the buffers of one chunk (patches + GEMM output) stay in the caches. Measured on the
+# course's conv shapes, forward + backward (benchmarks/README.md): 1-4 MiB are best, 2 MiB
+# within a few % of the best on each; 256 KiB is up to 50 % slower (thin GEMMs, per-chunk
+# overhead), 8 MiB up to 35 % (the chunk no longer stays in cache).
+CHUNK_BYTES = 2 << 20
+MIN_TASKS = 8
 
 
 # ----------------------------------------------------------------------------------------
@@ -47,7 +53,7 @@ CHUNK_BYTES = 4 << 20
 def im2col_rows(x, col, r0, r1, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW):  # pragma: no cover
     """``col[(c, kh, kw), (r - r0)*OW + ow] = x_pad[n, c, oh*SH + kh*DH, ow*SW + kw*DW]`` for
     the output rows ``r = n*OH + oh`` in ``[r0, r1)``; ``col`` is (C*KH*KW, >= (r1-r0)*OW)."""
-    N, C, H, W = x.shape
+    _, C, H, W = x.shape
     for c in range(C):
         for kh in range(KH):
             for kw in range(KW):
@@ -77,7 +83,7 @@ def im2col_rows(x, col, r0, r1, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW):  # prag
 def col2im_rows(col, gx, r0, r1, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW):  # pragma: no cover
     """The adjoint of ``im2col_rows``: ``gx[n, c, h, w] +=`` every ``col`` entry of the rows
     ``[r0, r1)`` that was read from ``x[n, c, h, w]`` (padding entries are dropped)."""
-    N, C, H, W = gx.shape
+    _, C, H, W = gx.shape
     for c in range(C):
         for kh in range(KH):
             for kw in range(KW):
@@ -158,7 +164,7 @@ def col2im_wide(col, gxp, r0, r1, n_base, OH, Hp, Wp, KH, KW, DH, DW):  # pragma
 def rows_to_nchw(out, b, y, r0, r1, RW):  # pragma: no cover (jitted)
     """``y[n, o, oh, :] = out[o, (r - r0)*RW : ... + OW] + b[o]`` for the rows ``r`` in
     [r0, r1) (``RW >= OW`` is the row width in ``out``)."""
-    N, OC, OH, OW = y.shape
+    _, OC, OH, OW = y.shape
     for o in range(OC):
         bo = b[o]
         for r in range(r0, r1):
@@ -173,7 +179,7 @@ def rows_to_nchw(out, b, y, r0, r1, RW):  # pragma: no cover (jitted)
 def nchw_to_rows(gy, out, r0, r1, RW):  # pragma: no cover (jitted)
     """``out[o, (r - r0)*RW + ow] = gy[n, o, oh, ow]`` for the rows ``r`` in [r0, r1), and 0
     in the junk columns ``OW <= ow < RW``."""
-    N, OC, OH, OW = gy.shape
+    _, OC, OH, OW = gy.shape
     for o in range(OC):
         for r in range(r0, r1):
             n = r // OH
@@ -190,17 +196,23 @@ def nchw_to_rows(gy, out, r0, r1, RW):  # pragma: no cover (jitted)
 # ----------------------------------------------------------------------------------------
 
 def plan(N: int, OH: int, RW: int, per_column: int, itemsize: int,
-         chunk_bytes: int = CHUNK_BYTES) -> list[list[tuple[int, int]]]:
+         chunk_bytes: int | None = None) -> list[list[tuple[int, int]]]:
     """Tasks, each a list of chunks ``(r0, r1)`` of output rows ``r = n*OH + oh``.
 
     A chunk's buffers (``per_column`` values for each of its ``rows * RW`` columns: the
     patches and the GEMM's output) take about ``chunk_bytes`` (at least one output row). If a
-    whole sample fits in a chunk, a chunk is a few whole samples and a task one chunk;
+    whole sample fits in a chunk, a chunk is a few whole samples and a task one chunk (and
+    there are at least ``MIN_TASKS`` tasks, a power of two, if there are as many samples);
     otherwise a task is one sample, cut into row blocks of equal height.
     """
+    chunk_bytes = CHUNK_BYTES if chunk_bytes is None else chunk_bytes
     rows_per_chunk = max(1, chunk_bytes // (per_column * RW * itemsize))
     if rows_per_chunk >= OH:
-        samples = chunks(N, rows_per_chunk // OH)
+        # NOTE: at least MIN_TASKS tasks, a power of two: even shares for 2 or 4 threads
+        # (CNN2's 11 tasks of 6 samples left one thread idle at the end).
+        tasks = max(-(-N // (rows_per_chunk // OH)), MIN_TASKS)
+        tasks = min(1 << (tasks - 1).bit_length(), N)
+        samples = chunks(N, -(-N // tasks))
         return [[(n0 * OH, n1 * OH)] for n0, n1 in samples]
     blocks = chunks(OH, rows_per_chunk)
     return [[(n * OH + a, n * OH + b) for a, b in blocks] for n in range(N)]

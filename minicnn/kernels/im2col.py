@@ -149,7 +149,7 @@ def _valid_range(O, S, offset, size):  # pragma: no cover (jitted)
 @numba.njit(nogil=True, cache=True)
 def _im2col_planes(x, col, p0, p1, KH, KW, SH, SW, PH, PW, DH, DW):  # pragma: no cover
     """Fill ``col[p0:p1]`` (P, KH, KW, OH, OW) from the planes ``x[p0:p1]`` (P, H, W)."""
-    P, H, W = x.shape
+    _, H, W = x.shape
     OH = col.shape[3]
     OW = col.shape[4]
     for p in range(p0, p1):
@@ -181,7 +181,7 @@ def _im2col_planes(x, col, p0, p1, KH, KW, SH, SW, PH, PW, DH, DW):  # pragma: n
 @numba.njit(nogil=True, cache=True)
 def _col2im_planes(col, img, p0, p1, SH, SW, PH, PW, DH, DW):  # pragma: no cover (jitted)
     """Scatter-add ``col[p0:p1]`` (P, KH, KW, OH, OW) into the planes ``img[p0:p1]``."""
-    P, KH, KW, OH, OW = col.shape
+    _, KH, KW, OH, OW = col.shape
     H = img.shape[1]
     W = img.shape[2]
     # NOTE: each plane p belongs to one task, so the += needs no atomics; per pixel the

@@ -28,6 +28,7 @@ LIMIT_BYTES = 4 << 30
 _PAGE = 4096
 
 _slabs: list[np.ndarray] = []  # sorted by size
+_slab_ids: set[int] = set()
 _total = 0
 _lock = threading.Lock()
 
@@ -59,6 +60,7 @@ def _release_free() -> None:
     for slab in _slabs:
         if sys.getrefcount(slab) == _FREE_REFS:
             _total -= slab.size
+            _slab_ids.discard(id(slab))
         else:
             keep.append(slab)
     _slabs[:] = keep
@@ -80,9 +82,37 @@ def empty(shape: tuple[int, ...] | int, dtype: np.dtype | type = np.float32) -> 
                 _release_free()
             slab = np.empty(size, np.uint8)
             bisect.insort(_slabs, slab, key=lambda a: a.size)
+            _slab_ids.add(id(slab))
             _total += size
         # NOTE: every view below has ``base is slab``, which is what makes the count exact.
         return slab[:nbytes].view(dtype).reshape(shape)
+
+
+def _refs_of_base(a: np.ndarray) -> int:
+    base = a.base
+    return sys.getrefcount(base)
+
+
+def _calibrate_exclusive() -> int:
+    """``_refs_of_base(view)`` for a slab in the cache list used by that one view only."""
+    probe = [np.empty(_PAGE, np.uint8)]
+    view = probe[0][:8]
+    return _refs_of_base(view)
+
+
+_EXCLUSIVE_REFS = _calibrate_exclusive()
+
+
+def exclusive(a: np.ndarray) -> bool:
+    """True when ``a`` is the only array using its memory: a slab view no other array shares.
+
+    The backward engine asks this before keeping a gradient as a leaf's ``.grad``: a view of
+    an arbitrary array might share memory with another tensor, a sole user of a slab cannot.
+    """
+    # NOTE: no local reference to the base here: it would add one to the count.
+    if getattr(a, "base", None) is None or id(a.base) not in _slab_ids:
+        return False
+    return _refs_of_base(a) == _EXCLUSIVE_REFS
 
 
 def zeros(shape: tuple[int, ...] | int, dtype: np.dtype | type = np.float32) -> np.ndarray:

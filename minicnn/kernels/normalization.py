@@ -24,7 +24,14 @@ from minicnn.parallel import chunks, parallel_for
 TASK_ELEMENTS = 1 << 18
 
 
-@numba.njit(nogil=True, cache=True)
+# NOTE: a sum in one float64 accumulator is a chain of dependent additions that LLVM may
+# not reorder (4 cycles each); allowing reassociation ("reassoc", and FMA contraction) for
+# the reductions lets it vectorise them, 6x faster. The order then depends on the compiled
+# code only: results are the same for any thread count, run after run.
+REDUCE = {"reassoc", "contract"}
+
+
+@numba.njit(nogil=True, cache=True, fastmath=REDUCE)
 def _stats(x, c0, c1, sums, sqsums, shifts):  # pragma: no cover (jitted)
     N = x.shape[0]
     for c in range(c0, c1):
@@ -55,7 +62,7 @@ def _normalize(x, y, c0, c1, mean, scale, shift):  # pragma: no cover (jitted)
                 ys[i] = (xs[i] - mu) * a + b
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(nogil=True, cache=True, fastmath=REDUCE)
 def _grad_sums(x, gy, c0, c1, mean, inv_std, sum_gy, sum_gy_xhat):  # pragma: no cover
     N = x.shape[0]
     for c in range(c0, c1):

@@ -103,15 +103,17 @@ def maxpool2d_backward_reference(gy: Any, argmax: Any, H: int, W: int,
 @numba.njit(nogil=True, cache=True)
 def _maxpool_planes(x, y, argmax, p0, p1, KH, KW, SH, SW, PH, PW):  # pragma: no cover
     """Max pooling of the planes ``x[p0:p1]`` (P, H, W) into ``y``, ``argmax`` (P, OH, OW)."""
-    P, H, W = x.shape
+    _, H, W = x.shape
     OH = y.shape[1]
     OW = y.shape[2]
-    if KH == 2 and KW == 2 and SH == 2 and SW == 2 and PH == 0 and PW == 0:
-        # NOTE: the common 2x2 window without data-dependent branches (a mispredicted branch
-        # per element made it 4x slower): the maximum first, then the first element (in
-        # row-major window order) equal to it, which is the strict-> rule's pick. A window
-        # holding a NaN takes the general rule below.
-        for p in range(p0, p1):
+    fast = KH == 2 and KW == 2 and SH == 2 and SW == 2 and PH == 0 and PW == 0
+    for p in range(p0, p1):
+        if fast:
+            # NOTE: the common 2x2 window without data-dependent branches (a mispredicted
+            # branch per element made it 4x slower): the maximum first, then the first element
+            # (in row-major window order) equal to it, which is the strict-> rule's pick. A
+            # plane holding a NaN (or both infinities) is redone by the general rule below.
+            anynan = False
             for oh in range(OH):
                 h = 2 * oh
                 for ow in range(OW):
@@ -121,24 +123,16 @@ def _maxpool_planes(x, y, argmax, p0, p1, KH, KW, SH, SW, PH, PW):  # pragma: no
                     c = x[p, h + 1, w]
                     d = x[p, h + 1, w + 1]
                     m = max(max(a, b), max(c, d))
-                    if m != m or a != a or b != b or c != c or d != d:
-                        m = a
-                        k = 0
-                        if b > m or b != b:
-                            m, k = b, 1
-                        if c > m or c != c:
-                            m, k = c, 2
-                        if d > m or d != d:
-                            m, k = d, 3
-                    else:
-                        k = 3
-                        k = 2 if c == m else k
-                        k = 1 if b == m else k
-                        k = 0 if a == m else k
+                    total = a + b + c + d
+                    anynan |= math.isnan(total)
+                    k = 3
+                    k = 2 if c == m else k
+                    k = 1 if b == m else k
+                    k = 0 if a == m else k
                     y[p, oh, ow] = m
                     argmax[p, oh, ow] = (h + (k >> 1)) * W + w + (k & 1)
-        return
-    for p in range(p0, p1):
+            if not anynan:
+                continue
         for oh in range(OH):
             for ow in range(OW):
                 best = x[p, 0, 0]  # overwritten by the first in-bounds tap (idx < 0)
@@ -163,16 +157,17 @@ def _maxpool_planes(x, y, argmax, p0, p1, KH, KW, SH, SW, PH, PW):  # pragma: no
 @numba.njit(nogil=True, cache=True)
 def _maxpool_backward_planes(gy, argmax, gx, p0, p1):  # pragma: no cover (jitted)
     """Add ``gy[p0:p1]`` (P, OH, OW) into the planes ``gx[p0:p1]`` (P, H*W) at ``argmax``."""
-    P, OH, OW = gy.shape
-    HW = gx.shape[1]
+    _, OH, OW = gy.shape
     # NOTE: one plane belongs to one task, so no atomics; windows are added in row-major
     # (oh, ow) order, the order the GPU gather sums them in.
     for p in range(p0, p1):
-        for i in range(HW):
-            gx[p, i] = 0
+        plane = gx[p]  # (H*W,): a view, so the zeroing is one vectorised loop
+        plane[:] = 0
+        g = gy[p]
+        a = argmax[p]
         for oh in range(OH):
             for ow in range(OW):
-                gx[p, argmax[p, oh, ow]] += gy[p, oh, ow]
+                plane[a[oh, ow]] += g[oh, ow]
 
 
 def maxpool2d_forward_cpu(x: np.ndarray, KH: int, KW: int, SH: int, SW: int, PH: int,

@@ -50,8 +50,8 @@ class Conv2d(Function):
         if type(x) is np.ndarray and type(W) is np.ndarray:
             need = self.needs_input_grad
             self.cpu = True
-            self.x = x if need and need[1] else None  # held by the graph anyway
-            self.W = W if need and need[0] else None
+            self.x = x if need and need[1] else None  # only what backward uses:
+            self.W = W if need and need[0] else None  # x for gW, W for gx
             self.x_shape, self.w_shape = x.shape, W.shape
             return conv_cpu.conv2d_forward(x, W, b, self.stride, self.padding, self.dilation)
         xp = backend.get_array_module(x)

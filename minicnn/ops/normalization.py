@@ -52,7 +52,7 @@ class BatchNorm(Function):
         if self.training:
             self.mean, self.var = bn_cpu.batch_stats(x)
         self.inv_std = 1 / np.sqrt(self.var + self.eps)
-        self.x, self.gamma = x, gamma  # x is held by the graph anyway
+        self.x, self.gamma = x, gamma  # x is kept instead of xhat (same size)
         return bn_cpu.normalize(x, self.mean, self.inv_std, gamma, beta)
 
     def _backward_cpu(self, gy: np.ndarray) -> tuple:

@@ -4,6 +4,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import numpy as np
+
+from minicnn.kernels import optim as kernels
 from minicnn.optim.optimizer import Optimizer
 
 
@@ -43,6 +46,11 @@ class SGD(Optimizer):
             dampening, weight_decay = group["dampening"], group["weight_decay"]
             for p in group["params"]:
                 if p.grad is None:
+                    continue
+                if (momentum == 0 and weight_decay == 0 and not group["maximize"]
+                        and type(p.data) is np.ndarray and p.data.flags.c_contiguous
+                        and p.data.size >= kernels.PARALLEL_MIN):
+                    kernels.sgd_update(p.data, p.grad.data, lr)  # p -= lr * g, fused
                     continue
                 # NOTE: new arrays only; p.grad.data is never written into.
                 g = -p.grad.data if group["maximize"] else p.grad.data
