@@ -123,7 +123,7 @@ def settle_allocator() -> None:
     and normalising the data), after which PyTorch's activations come from reused heap memory;
     a benchmark process that never did would time PyTorch faulting on every allocation (CNN2:
     ~1,900 faults, 4 ms of system time per step). One 31 MiB block allocated and freed settles
-    it. minicnn recycles its large buffers itself (``minicnn.kernels.memory``) either way.
+    it. minicnn recycles its large buffers itself (``minicnn.memory``) either way.
     """
     block = np.ones(31 << 20, np.uint8)
     del block

@@ -7,9 +7,10 @@ same code runs on NumPy arrays (CPU) and CuPy arrays (GPU). CuPy is optional: wi
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 

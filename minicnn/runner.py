@@ -164,8 +164,9 @@ def compare_once(exp: Experiment, splits: Splits, epochs: int, seed: int, device
                  progress: bool) -> dict[str, Any]:
     """Train both engines from the same initial weights (PyTorch's, copied into minicnn) on the
     same batches in the same order; return both results and the comparison figures."""
-    import minicnn
     import torch
+
+    import minicnn
 
     torch.manual_seed(seed)
     t_model = build_model("torch", exp.model)

@@ -16,7 +16,7 @@ from minicnn import nn as mnn
 from minicnn import optim as moptim
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import reference.models as rm  # noqa: E402
+import reference.models as rm
 
 STEPS = 50
 TOL = {np.float64: 1e-9, np.float32: 1e-4}
@@ -94,7 +94,7 @@ def test_training_matches_pytorch(case: str, dtype: type, optimizer: str, device
     if kwargs.get("dropout"):
         draw = dropout_op.draw_keep_mask
 
-        def recording_draw(shape, p, like):  # noqa: ANN001, ANN202
+        def recording_draw(shape, p, like):
             mask = draw(shape, p, like)
             masks.append(minicnn.backend.to_host(mask))
             return mask

@@ -4,7 +4,7 @@ from __future__ import annotations
 import heapq
 from typing import TYPE_CHECKING, Any
 
-from minicnn.kernels import memory
+from minicnn import memory
 
 if TYPE_CHECKING:
     from minicnn.autograd.function import Function
@@ -18,7 +18,7 @@ def _accumulate_leaf(t: Tensor, g: Any, owned: set[int]) -> None:
     if t.grad is None:
         # NOTE: a backward may hand out views (broadcasts, reshapes) or the same array to
         # several inputs (``a + b``); a leaf's .grad must own its memory. A CPU kernel's
-        # output on a reused buffer (minicnn.kernels.memory) is a view that provably shares
+        # output on a reused buffer (minicnn.memory) is a view that provably shares
         # its memory with no other array: kept as is, not copied.
         if (getattr(g, "base", None) is not None and not memory.exclusive(g)) \
                 or id(g) in owned:

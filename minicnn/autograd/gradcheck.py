@@ -1,7 +1,8 @@
 """``gradcheck``: analytic gradients against central finite differences, in float64."""
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -1,7 +1,8 @@
 """``Tensor``: an array (NumPy or CuPy), its gradient, and the function that created it."""
 from __future__ import annotations
 
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -190,22 +191,6 @@ class Tensor:
         if self.dtype.kind not in "iu":
             raise TypeError(f"only integer tensors can be used as an index, got {self.dtype}")
         return int(self.item())
-
-    def to(self, *args: Any, dtype: Any = None, device: Any = None) -> Tensor:
-        """This tensor on another device and/or with another dtype (differentiable).
-
-        ``t.to('cuda')``, ``t.to(minicnn.float64)``, ``t.to('cpu', minicnn.float32)``.
-        """
-        for a in args:
-            if isinstance(a, str) or isinstance(a, backend.Device):
-                device = a
-            elif isinstance(a, Tensor):
-                device, dtype = a.device, a.dtype
-            else:
-                dtype = a
-        from minicnn.ops.elementwise import to_copy
-
-        return to_copy(self, dtype=dtype, device=device)
 
     def cpu(self) -> Tensor:
         return self.to("cpu")

@@ -35,7 +35,7 @@ def check_image(path: Path) -> str | None:
             image_format = img.format
             img.verify()
     # NOTE: Pillow raises many types for broken files (OSError, SyntaxError, struct.error, ...).
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return f"{type(exc).__name__}: {exc}"
     if image_format == "JPEG":
         with open(path, "rb") as f:

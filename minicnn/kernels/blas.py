@@ -2,14 +2,15 @@
 
 BLAS itself runs single-threaded in minicnn (see ``minicnn.parallel``); a product large
 enough to be worth it is cut into 2 or 4 blocks of at least 128 output columns (or 2 blocks
-of rows), each one BLAS call on its own thread (NumPy releases the GIL inside BLAS). Every output element is still one dot
-product over the whole inner dimension, and the blocks depend only on the shapes.
+of rows), each one BLAS call on its own thread (NumPy releases the GIL inside BLAS). Every
+output element is still one dot product over the whole inner dimension, and the blocks
+depend only on the shapes.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from minicnn.kernels import memory
+from minicnn import memory
 from minicnn.parallel import chunks, parallel_for
 
 MIN_FLOPS = 1 << 23  # below this, one call: a block's overhead (~20 us) would not pay
@@ -17,7 +18,7 @@ MIN_FLOPS = 1 << 23  # below this, one call: a block's overhead (~20 us) would n
 
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``a @ b`` for 2-D arrays (any strides NumPy's BLAS path accepts, e.g. transposes),
-    into a reused buffer of ``minicnn.kernels.memory``."""
+    into a reused buffer of ``minicnn.memory``."""
     M, K = a.shape
     N = b.shape[1]
     flops = 2 * M * N * K

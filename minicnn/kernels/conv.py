@@ -30,7 +30,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from minicnn.kernels import memory
+from minicnn import memory
 from minicnn.kernels.im2col import _output_hw, _valid_range
 from minicnn.parallel import chunks, parallel_for
 

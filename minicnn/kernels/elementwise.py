@@ -9,7 +9,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from minicnn.kernels import memory
+from minicnn import memory
 from minicnn.parallel import chunks, parallel_for
 
 PARALLEL_MIN = 1 << 16

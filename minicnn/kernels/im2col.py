@@ -138,11 +138,11 @@ def col2im_reference(col: Any, H: int, W: int, SH: int, SW: int, PH: int, PW: in
 # ----------------------------------------------------------------------------------------
 
 @numba.njit(inline="always", cache=True)
-def _valid_range(O, S, offset, size):  # pragma: no cover (jitted)
-    """``[lo, hi)``: the outputs ``o`` in ``[0, O)`` whose ``o*S + offset`` is in ``[0, size)``."""
+def _valid_range(n_out, S, offset, size):  # pragma: no cover (jitted)
+    """``[lo, hi)``: the outputs ``o < n_out`` whose ``o*S + offset`` is in ``[0, size)``."""
     lo = 0 if offset >= 0 else (S - 1 - offset) // S
     hi = (size - offset + S - 1) // S if size > offset else 0
-    hi = min(hi, O)
+    hi = min(hi, n_out)
     return min(lo, hi), hi
 
 

@@ -17,8 +17,8 @@ PyTorch's selection rule, followed exactly by all three implementations:
 
 Backward: ``gx[n, c].flat[argmax[n, c, oh, ow]] += gy[n, c, oh, ow]``, summed where windows
 overlap. Implementations: ``*_reference`` (readable xp code, the oracle), ``*_cpu`` (Numba,
-the N*C planes split into tasks for minicnn's thread pool) and ``*_gpu`` (``minicnn.kernels.cuda``); the dispatchers pick one as
-``im2col`` does.
+the N*C planes split into tasks for minicnn's thread pool) and ``*_gpu``
+(``minicnn.kernels.cuda``); the dispatchers pick one as ``im2col`` does.
 """
 from __future__ import annotations
 
@@ -28,8 +28,8 @@ from typing import Any
 import numba
 import numpy as np
 
+from minicnn import memory
 from minicnn.backend import get_array_module
-from minicnn.kernels import memory
 from minicnn.kernels.im2col import TASK_ELEMENTS, _is_cuda_array, _output_hw
 from minicnn.parallel import chunks, parallel_for
 

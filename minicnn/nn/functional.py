@@ -3,8 +3,13 @@ from minicnn.ops.activation import log_softmax, relu, sigmoid, softmax, tanh
 from minicnn.ops.conv import conv2d
 from minicnn.ops.dropout import dropout
 from minicnn.ops.linalg import linear
-from minicnn.ops.loss import (binary_cross_entropy, binary_cross_entropy_with_logits,
-                              cross_entropy, mse_loss, nll_loss)
+from minicnn.ops.loss import (
+                              binary_cross_entropy,
+                              binary_cross_entropy_with_logits,
+                              cross_entropy,
+                              mse_loss,
+                              nll_loss,
+)
 from minicnn.ops.normalization import batch_norm
 from minicnn.ops.pooling import avg_pool2d, max_pool2d
 from minicnn.ops.shape import flatten

@@ -114,7 +114,7 @@ class Pad2d(Function):
 
 
 def _same_padding(kernel: tuple[int, int], dilation: tuple[int, int]) -> tuple[int, ...]:
-    """(top, bottom, left, right) keeping the size at stride 1; the odd extra goes last (PyTorch)."""
+    """(top, bottom, left, right) keeping the size at stride 1; the odd extra goes last (torch)."""
     pads = []
     for k, d in zip(kernel, dilation):
         total = d * (k - 1)

@@ -296,12 +296,12 @@ def sqrt(x: Tensor) -> Tensor:
     return Sqrt().apply(x)
 
 
-def abs(x: Tensor) -> Tensor:  # noqa: A001  (PyTorch's name)
+def abs(x: Tensor) -> Tensor:
     """|x| elementwise."""
     return Abs().apply(x)
 
 
-def clamp(x: Tensor, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
+def clamp(x: Tensor, min: float | None = None, max: float | None = None) -> Tensor:
     """x limited to [min, max] (either bound may be None)."""
     if min is None and max is None:
         raise ValueError("clamp: at least one of min or max must not be None")

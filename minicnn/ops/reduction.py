@@ -105,7 +105,7 @@ def _reduce_dim(dim: Any, ndim: int) -> Any:
     return None if ndim == 0 else dim
 
 
-def sum(x: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:  # noqa: A001
+def sum(x: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
     """Sum over ``dim`` (an int, a tuple, or None for all)."""
     return Sum(_reduce_dim(dim, x.ndim), keepdim).apply(x)
 
@@ -129,12 +129,12 @@ def _extremum(x: Tensor, dim: int | None, keepdim: bool, largest: bool) -> Any:
     return ValuesIndices(values, Tensor(idx))
 
 
-def max(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Any:  # noqa: A001
+def max(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Any:
     """The largest element, or ``(values, indices)`` along ``dim``, as ``torch.max``."""
     return _extremum(x, dim, keepdim, True)
 
 
-def min(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Any:  # noqa: A001
+def min(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Any:
     """The smallest element, or ``(values, indices)`` along ``dim``, as ``torch.min``."""
     return _extremum(x, dim, keepdim, False)
 

@@ -1,7 +1,8 @@
 """Shape ops: reshape/view, permute/transpose, flatten, (un)squeeze, indexing, cat and stack."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from minicnn import backend
 from minicnn.autograd.function import Function

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from minicnn import backend
 from minicnn.autograd.tensor import Tensor
 from minicnn.ops import activation as A
 from minicnn.ops import elementwise as E
@@ -13,6 +14,21 @@ from minicnn.ops import shape as S
 
 def _reflected(op: Any) -> Any:
     return lambda self, other: op(other, self)
+
+
+def to(self: Tensor, *args: Any, dtype: Any = None, device: Any = None) -> Tensor:
+    """This tensor on another device and/or with another dtype (differentiable).
+
+    ``t.to('cuda')``, ``t.to(minicnn.float64)``, ``t.to('cpu', minicnn.float32)``.
+    """
+    for a in args:
+        if isinstance(a, (str, backend.Device)):
+            device = a
+        elif isinstance(a, Tensor):
+            device, dtype = a.device, a.dtype
+        else:
+            dtype = a
+    return E.to_copy(self, dtype=dtype, device=device)
 
 
 _METHODS: dict[str, Any] = {
@@ -36,7 +52,7 @@ _METHODS: dict[str, Any] = {
     "argmax": R.argmax, "argmin": R.argmin,
     "reshape": S.reshape, "view": S.view, "permute": S.permute, "transpose": S.transpose,
     "flatten": S.flatten, "squeeze": S.squeeze, "unsqueeze": S.unsqueeze,
-    "matmul": L.matmul,
+    "matmul": L.matmul, "to": to,
     "t": lambda self: S.transpose(self, 0, 1) if self.ndim == 2 else self,
     "clone": lambda self: E.mul(self, 1),
     "contiguous": lambda self: self,

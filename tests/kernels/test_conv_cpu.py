@@ -105,7 +105,8 @@ def test_same_bits_for_any_thread_count(monkeypatch: pytest.MonkeyPatch, chunk_b
 
 
 def test_plan_covers_every_row_once() -> None:
-    for N, OH, RW, per_col, chunk in [(7, 5, 9, 10, 1), (7, 5, 9, 10, 2000), (3, 30, 31, 4, 1 << 30)]:
+    cases = [(7, 5, 9, 10, 1), (7, 5, 9, 10, 2000), (3, 30, 31, 4, 1 << 30)]
+    for N, OH, RW, per_col, chunk in cases:
         tasks = conv.plan(N, OH, RW, per_col, 4, chunk)
         rows = [r for task in tasks for r0, r1 in task for r in range(r0, r1)]
         assert rows == list(range(N * OH))

@@ -240,7 +240,7 @@ def test_deepcopy_and_pickle() -> None:
     for clone in (copy.deepcopy(net), pickle.loads(pickle.dumps(net))):
         assert repr(clone) == repr(net)
         assert all(isinstance(p, nn.Parameter) for p in clone.parameters())
-        for (k, a), (_, b) in zip(clone.state_dict().items(), net.state_dict().items()):
+        for (_, a), (_, b) in zip(clone.state_dict().items(), net.state_dict().items()):
             np.testing.assert_array_equal(a.numpy(), b.numpy())
             assert a.data is not b.data
 

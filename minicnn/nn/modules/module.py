@@ -285,7 +285,7 @@ class Module:
     def train(self, mode: bool = True) -> Module:
         """Set the training flag of this module and all descendants; return self."""
         if not isinstance(mode, bool):
-            raise ValueError("training mode is expected to be boolean")  # noqa: TRY004 (torch)
+            raise ValueError("training mode is expected to be boolean")
         self.training = mode
         for module in self.children():
             module.train(mode)

@@ -1,10 +1,10 @@
-"""minicnn.kernels.memory: large buffers are reused once no array uses them, never before."""
+"""minicnn.memory: large buffers are reused once no array uses them, never before."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from minicnn.kernels import memory
+from minicnn import memory
 
 BIG = (256, 1024)  # 1 MiB of float32
 
