@@ -48,8 +48,11 @@ class LSTMCell(Function):
             a += b_hh
         y = xp.empty((2,) + c.shape, dtype=c.dtype)  # (2, N, H): [h', c']
         kernels.lstm_cell_forward(a, c, h_out=y[0], c_out=y[1])
-        self.x, self.h, self.c, self.W_ih, self.W_hh = x, h, c, W_ih, W_hh
-        self.acts, self.c_new = a, y[1]
+        need = self.needs_input_grad or (False,) * 5
+        # only what backward uses: x for dW_ih, h for dW_hh, W_ih for dx, W_hh for dh
+        self.x, self.h = (x if need[3] else None), (h if need[4] else None)
+        self.W_ih, self.W_hh = (W_ih if need[0] else None), (W_hh if need[1] else None)
+        self.c, self.acts, self.c_new = c, a, y[1]
         return y
 
     def backward(self, gy: Any) -> tuple:
@@ -100,8 +103,13 @@ class LSTMLayer(Function):
         for t in range(T):
             A[t] += hs[t] @ W_hh.T
             kernels.lstm_cell_forward(A[t], cs[t], h_out=hs[t + 1], c_out=cs[t + 1])
-        self.x2, self.hs, self.cs, self.A = x2, hs, cs, A
-        self.W_ih, self.W_hh = W_ih, W_hh
+        need = self.needs_input_grad or (False,) * 5
+        # only what backward uses: x for dW_ih, h_0 .. h_{T-1} for dW_hh, W_ih for dx;
+        # W_hh, the cell states and the activations for the steps back through time
+        self.x2 = x2 if need[3] else None
+        self.hs = hs[:T] if need[4] else None
+        self.W_ih = W_ih if need[0] else None
+        self.cs, self.A, self.W_hh = cs, A, W_hh
         y = xp.empty((T + 1, N, H), dtype=x.dtype)  # [h_1 .. h_T, c_T]
         y[:T] = hs[1:]
         y[T] = cs[T]
@@ -110,7 +118,7 @@ class LSTMLayer(Function):
     def backward(self, gy: Any) -> tuple:
         xp = get_array_module(gy)
         need = self.needs_input_grad
-        hs, cs, A, W_hh = self.hs, self.cs, self.A, self.W_hh
+        cs, A, W_hh = self.cs, self.A, self.W_hh
         T, N, H4 = A.shape
         H = H4 // 4
         dA = xp.empty_like(A)  # (T, N, 4H)
@@ -125,7 +133,7 @@ class LSTMLayer(Function):
         dA2 = dA.reshape(T * N, H4)  # (T*N, 4H)
         dx = (dA2 @ self.W_ih).reshape(T, N, -1) if need[0] else None
         dW_ih = dA2.T @ self.x2 if need[3] else None
-        dW_hh = dA2.T @ hs[:T].reshape(T * N, H) if need[4] else None
+        dW_hh = dA2.T @ self.hs.reshape(T * N, H) if need[4] else None
         grads = (dx, dh if need[1] else None, dc if need[2] else None, dW_ih, dW_hh)
         if len(need) > 5:
             db = dA2.sum(axis=0)  # (4H,): the same for both biases

@@ -132,21 +132,29 @@ def test_a_thousand_steps(rng: np.random.Generator) -> None:
                                    atol=1e-12)
 
 
-def test_only_the_weights_need_gradients(rng: np.random.Generator) -> None:
-    """An input and states that need no gradient get none; the weights' are still right."""
-    arrays = [rng.standard_normal((5, 3, 4)), rng.standard_normal((3, 2)),
+@pytest.mark.parametrize("op", ["layer", "cell"])
+@pytest.mark.parametrize("which", [(0, 1, 2), (3, 4, 5, 6), (0, 4), (2, 3)],
+                         ids=["inputs_only", "weights_only", "x_and_W_hh", "c_and_W_ih"])
+def test_only_some_inputs_need_gradients(which: tuple, op: str,
+                                         rng: np.random.Generator) -> None:
+    """Inputs that need no gradient get none (and backward skips them); the others' are
+    still torch's."""
+    shape = (5, 3, 4) if op == "layer" else (3, 4)
+    arrays = [rng.standard_normal(shape), rng.standard_normal((3, 2)),
               rng.standard_normal((3, 2))] + _weights(rng, 4, 2)
-    x, h0, c0 = (minicnn.tensor(a) for a in arrays[:3])
-    weights = [minicnn.tensor(a, requires_grad=True) for a in arrays[3:]]
-    out, h, c = lstm_layer(x, h0, c0, *weights)
-    (out.sum() + c.sum()).backward()
-    wt = [torch.tensor(a, requires_grad=True) for a in arrays[3:]]
-    ot, _, ct = torch_lstm_layer(*(torch.tensor(a) for a in arrays[:3]), *wt)
-    (ot.sum() + ct.sum()).backward()
-    assert x.grad is None and h0.grad is None and c0.grad is None
-    for mine, theirs in zip(weights, wt):
-        np.testing.assert_allclose(mine.grad.numpy(), theirs.grad.numpy(), rtol=1e-10,
-                                   atol=1e-12)
+    mine = [minicnn.tensor(a, requires_grad=k in which) for k, a in enumerate(arrays)]
+    theirs = [torch.tensor(a, requires_grad=k in which) for k, a in enumerate(arrays)]
+    fn, t_fn = (lstm_layer, torch_lstm_layer) if op == "layer" else (lstm_cell, torch_lstm_cell)
+    out, *_, c = fn(*mine)
+    (out.sum() + (c * c).sum()).backward()
+    ot, *_, ct = t_fn(*theirs)
+    (ot.sum() + (ct * ct).sum()).backward()
+    for k, (m, t) in enumerate(zip(mine, theirs)):
+        if k not in which:
+            assert m.grad is None, f"input {k}"
+            continue
+        np.testing.assert_allclose(m.grad.numpy(), t.grad.numpy(), rtol=1e-10, atol=1e-12,
+                                   err_msg=f"input {k}")
 
 
 def test_no_grad_builds_no_graph(rng: np.random.Generator) -> None:
