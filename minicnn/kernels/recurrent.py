@@ -1,4 +1,4 @@
-"""LSTM cell kernels: the gate math of one time step, forward and backward, one pass each.
+"""LSTM cell kernels: the elementwise gate math of one time step, forward and backward.
 
 One step of an LSTM (PyTorch's ``nn.LSTMCell``; gates ordered i, f, g, o) is two GEMMs, left
 to BLAS by the caller (``minicnn.ops.recurrent``), and elementwise gate math, done here::
@@ -108,12 +108,13 @@ def lstm_cell_backward_reference(dh: Any, dc: Any, acts: Any, c: Any, c_new: Any
 # ----------------------------------------------------------------------------------------
 # CPU (NumPy's SIMD exp/tanh, then one fused Numba pass)
 # ----------------------------------------------------------------------------------------
-# NOTE: inside a Numba loop, exp and tanh are scalar libm calls (measured: tanh 26 ns,
-# exp 3-8 ns per element) where NumPy's own loops are SIMD (tanh 0.3 ns in float32, 3 ns in
-# float64): a step's five transcendentals in one Numba pass were 2x *slower* than the
-# reference's twenty NumPy passes. So each block of rows runs the transcendentals as NumPy
-# passes into a scratch array, and all the rest (sigmoid's select and division, the cell
-# update, the gradients) as one Numba pass, whose loops LLVM can vectorise.
+# NOTE: inside a Numba loop, exp and tanh are scalar libm calls (measured roughly, on a busy
+# 2-core machine: tanh 26 ns, exp 3-8 ns per element) where NumPy's own loops are SIMD
+# (tanh 0.3 ns in float32, 3 ns in float64): a step's five transcendentals in one Numba pass
+# were 2x *slower* than the reference's twenty NumPy passes. So each block of rows runs the
+# transcendentals as NumPy passes into a scratch array, and all the rest (sigmoid's select
+# and division, the cell update, the gradients) as one Numba pass, whose loops LLVM can
+# vectorise.
 
 @numba.njit(nogil=True, cache=True)
 def _forward_rows(a, e, c, c_out, one, r0, r1):  # pragma: no cover (jitted)
