@@ -38,6 +38,30 @@ def _cracks(n: int, size: int) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
+def _pixels(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Digits scaled to [0, 1], for the autoencoder (its own target)."""
+    from minicnn.data import load_mnist
+
+    test = load_mnist("test", SHARED_MNIST)
+    return test.images[:n].astype(np.float64)[:, None] / 255, test.labels[:n]
+
+
+def _cifar_like(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Random 3x32x32 images in [0, 1] and labels (no CIFAR-10 files on this machine)."""
+    rng = np.random.default_rng(8)
+    y = rng.integers(0, 10, n)
+    return rng.random((n, 3, 32, 32)) + 0.05 * (y % 3)[:, None, None, None], y
+
+
+FROZEN_IN_FLOAT32_ADAM = {
+    "crack_bn_dropout": ("conv1.bias", "conv2.bias"),
+    "cifar_cnn": ("features.0.bias", "features.7.bias", "features.14.bias",
+                  "classifier.0.bias"),
+}
+DATA = {"digits": _digits, "pixels": _pixels, "cifar": _cifar_like}
+
+# name: (minicnn class, torch class, kwargs, data, batch[, steps: a number or one per dtype
+# (default STEPS)])
 CASES = {
     "logreg": (mm.LogisticRegression, rm.LogisticRegression, {}, "digits", 32),
     "cnn1": (mm.CNN1, rm.CNN1, {}, "digits", 16),
@@ -45,6 +69,17 @@ CASES = {
     "mlp": (mm.MLP, rm.MLP, {}, "digits", 32),
     "crack_bn_dropout": (mm.CrackCNN, rm.CrackCNN,
                          dict(batch_norm=True, dropout=0.5, size=32), "cracks", 8),
+    # The third lab's models, in fewer steps. NOTE: CifarCNN's training is chaotic at small
+    # batches: torch against itself, from weights nudged by 1e-13, its losses drift apart
+    # ~30x per step at batch 4-8 (1e-5 after 8 steps), and not at all with its BatchNorm1d
+    # removed (over a tiny batch, a unit that is nearly off for all but one sample has a
+    # variance far below eps, and its gradients are scaled by up to 1/sqrt(eps)). So it is
+    # compared over 3 steps in float64 and the first step in float32 (rounding noise of 1e-7
+    # is already 1e-4 after two steps).
+    "cifar_cnn": (mm.CifarCNN, rm.CifarCNN, {}, "cifar", 8, {np.float64: 3, np.float32: 1}),
+    "lstm_net": (mm.LSTMNet, rm.LSTMNet, {}, "digits", 4, 8),
+    "autoencoder_784": (mm.DenseAutoencoder, rm.DenseAutoencoder, dict(in_features=784),
+                        "pixels", 8, 8),
 }
 
 
@@ -83,7 +118,9 @@ def _rel_norm(a: np.ndarray, b: np.ndarray) -> float:
 @pytest.mark.parametrize("case", list(CASES))
 def test_training_matches_pytorch(case: str, dtype: type, optimizer: str, device: str,
                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    mc_cls, t_cls, kwargs, data, batch = CASES[case]
+    mc_cls, t_cls, kwargs, data, batch, *steps = CASES[case]
+    steps = steps[0] if steps else STEPS
+    steps = steps[dtype] if isinstance(steps, dict) else steps
     binary = data == "cracks"
     torch.manual_seed(0)
     t_model = t_cls(**kwargs).to(torch.float64 if dtype == np.float64 else torch.float32)
@@ -91,7 +128,9 @@ def test_training_matches_pytorch(case: str, dtype: type, optimizer: str, device
     mc_model.load_state_dict({k: v.numpy() for k, v in t_model.state_dict().items()})
     mc_model.to(device)
     masks: list[np.ndarray] = []
-    if kwargs.get("dropout"):
+    dropouts = [(name, m) for name, m in t_model.named_modules()
+                if isinstance(m, torch.nn.Dropout)]
+    if dropouts:
         draw = dropout_op.draw_keep_mask
 
         def recording_draw(shape, p, like):
@@ -100,26 +139,38 @@ def test_training_matches_pytorch(case: str, dtype: type, optimizer: str, device
             return mask
 
         monkeypatch.setattr(dropout_op, "draw_keep_mask", recording_draw)
-        t_model.dropout = _ReplayDropout(masks)
-    if kwargs.get("batch_norm") and dtype == np.float32 and optimizer == "adam":
-        # NOTE: a conv bias followed by BatchNorm has a true gradient of exactly 0 (BN subtracts
+        # NOTE: both forwards call their dropout layers in the same order, so every torch
+        # Dropout replays the next mask minicnn drew.
+        for name, _ in dropouts:
+            parent, _, attr = name.rpartition(".")
+            setattr(t_model.get_submodule(parent), attr, _ReplayDropout(masks))
+    if dtype == np.float32 and optimizer == "adam":
+        # NOTE: a bias followed by BatchNorm has a true gradient of exactly 0 (BN subtracts
         # the batch mean), so in float32 its gradient is rounding noise, which Adam scales up to
-        # full-size steps that differ between engines. Frozen in both, the math is unchanged.
+        # full-size steps that differ between engines. With a ReLU between them (CifarCNN),
+        # the same holds for every unit that is on for the whole batch. Frozen in both, the
+        # math is unchanged.
         for model in (mc_model, t_model):
-            for conv in (model.conv1, model.conv2):
-                conv.bias.requires_grad_(False)
+            params = dict(model.named_parameters())
+            for name in FROZEN_IN_FLOAT32_ADAM.get(case, ()):
+                params[name].requires_grad_(False)
     mc_opt, t_opt = _optimizers(optimizer, mc_model, t_model)
-    x_all, y_all = (_cracks if binary else lambda n: _digits(n))(batch * STEPS, *(
-        (kwargs["size"],) if binary else ()))
+    if binary:
+        x_all, y_all = _cracks(batch * steps, kwargs["size"])
+    else:
+        x_all, y_all = DATA[data](batch * steps)
     x_all = x_all.astype(dtype)
     if binary:
         mc_loss_fn, t_loss_fn = mnn.BCEWithLogitsLoss(), torch.nn.BCEWithLogitsLoss()
         y_all = y_all.astype(dtype)[:, None]
+    elif data == "pixels":  # an autoencoder: its input is its target
+        mc_loss_fn, t_loss_fn = mnn.MSELoss(), torch.nn.MSELoss()
+        y_all = x_all
     else:
         mc_loss_fn, t_loss_fn = mnn.CrossEntropyLoss(), torch.nn.CrossEntropyLoss()
 
     mc_losses, t_losses = [], []
-    for step in range(STEPS):
+    for step in range(steps):
         xb, yb = x_all[step * batch:(step + 1) * batch], y_all[step * batch:(step + 1) * batch]
         mc_opt.zero_grad()
         loss = mc_loss_fn(mc_model(minicnn.tensor(xb, device=device)),

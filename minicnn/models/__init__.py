@@ -1,5 +1,15 @@
 """The course's models, with the same classes and parameter names as ``reference/models.py``."""
-from minicnn.models.course import CNN1, CNN2, MLP, CrackCNN, KerasCNN, LogisticRegression
+from minicnn.models.course import (
+    CNN1,
+    CNN2,
+    MLP,
+    CifarCNN,
+    CrackCNN,
+    DenseAutoencoder,
+    KerasCNN,
+    LogisticRegression,
+    LSTMNet,
+)
 
 MODELS = {
     "logreg": LogisticRegression,
@@ -10,6 +20,11 @@ MODELS = {
     "crack_cnn": CrackCNN,
     "crack_cnn_bn": lambda: CrackCNN(batch_norm=True),
     "crack_cnn_dropout": lambda: CrackCNN(dropout=0.5),
+    "cifar_cnn": CifarCNN,
+    "lstm_net": LSTMNet,
+    "autoencoder": DenseAutoencoder,
+    "autoencoder_784": lambda: DenseAutoencoder(in_features=784),
 }
 
-__all__ = ["CNN1", "CNN2", "MLP", "MODELS", "CrackCNN", "KerasCNN", "LogisticRegression"]
+__all__ = ["CNN1", "CNN2", "MLP", "MODELS", "CifarCNN", "CrackCNN", "DenseAutoencoder",
+           "KerasCNN", "LSTMNet", "LogisticRegression"]

@@ -26,6 +26,7 @@ from minicnn.nn.modules import (
     Softmax,
     Tanh,
 )
+from minicnn.nn.modules.rnn import LSTM, LSTMCell
 
 __all__ = [
     "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "BatchNorm2d", "Conv2d",
@@ -33,3 +34,4 @@ __all__ = [
     "MaxPool2d", "Module", "ModuleList", "NLLLoss", "Parameter", "ReLU", "Sequential", "Sigmoid",
     "Softmax", "Tanh", "functional", "init",
 ]
+__all__ += ["LSTM", "LSTMCell"]

@@ -10,6 +10,7 @@ from minicnn.nn.modules.module import Module
 from minicnn.nn.modules.normalization import BatchNorm1d, BatchNorm2d
 from minicnn.nn.modules.parameter import Parameter
 from minicnn.nn.modules.pooling import AvgPool2d, MaxPool2d
+from minicnn.nn.modules.rnn import LSTM, LSTMCell
 
 __all__ = [
     "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "BatchNorm2d", "Conv2d",
@@ -17,3 +18,4 @@ __all__ = [
     "MaxPool2d", "Module", "ModuleList", "NLLLoss", "Parameter", "ReLU", "Sequential", "Sigmoid",
     "Softmax", "Tanh",
 ]
+__all__ += ["LSTM", "LSTMCell"]
