@@ -45,6 +45,17 @@ def to(self: Tensor, *args: Any, dtype: Any = None, device: Any = None) -> Tenso
     return E.to_copy(self, dtype=dtype, device=device)
 
 
+def _getitem(self: Tensor, key: Any) -> Tensor:
+    """self[key]. An index or mask given as a Tensor is copied first: GetItem keeps the key
+    for backward, where an in-place change of that tensor would otherwise misplace the
+    gradient without any error (PyTorch raises instead; the gradient here is right)."""
+    parts = key if isinstance(key, tuple) else (key,)
+    if any(isinstance(k, Tensor) for k in parts):
+        parts = tuple(Tensor(k.data.copy()) if isinstance(k, Tensor) else k for k in parts)
+        key = parts if isinstance(key, tuple) else parts[0]
+    return S.getitem(self, key)
+
+
 # ------------------------------------------------------------------- in place
 class SetItem(Function):
     """y = x with y[key] = v (v broadcast to the slot x[key]);
@@ -248,7 +259,7 @@ _METHODS: dict[str, Any] = {
     "__pow__": E.pow, "__rpow__": _reflected(E.pow),
     "__matmul__": L.matmul, "__rmatmul__": _reflected(L.matmul),
     "__neg__": E.neg, "__pos__": lambda self: self, "__abs__": E.abs,
-    "__getitem__": S.getitem,
+    "__getitem__": _getitem,
     "__eq__": E.eq, "__ne__": E.ne, "__lt__": E.lt, "__le__": E.le, "__gt__": E.gt, "__ge__": E.ge,
     # methods
     "add": E.add, "sub": E.sub, "mul": E.mul, "div": E.div, "pow": E.pow, "neg": E.neg,
