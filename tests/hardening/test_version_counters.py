@@ -460,3 +460,24 @@ def test_module_and_optimizer_changes_are_counted() -> None:
     assert after["1.bias"] == before["1.bias"]
     model.load_state_dict(model.state_dict())
     assert all(t._version == after[k] + 1 for k, t in model.state_dict().items())
+
+
+def test_eval_batch_norm_backward_after_a_training_forward_uses_the_saved_statistics() -> None:
+    """An evaluation forward, then a training forward (running statistics updated in place),
+    then the first backward: minicnn's gradient is that of the evaluation graph as built.
+    (PyTorch 2.14 neither raises nor keeps the old statistics here: its gradient silently
+    uses the updated ones, so it is not the reference for this case.)"""
+    def grads(second_forward: bool) -> list:
+        bn = minicnn.nn.BatchNorm2d(3).double()
+        with minicnn.no_grad():
+            bn.running_mean.copy_(minicnn.tensor([0.5, -0.2, 0.3]))
+        x = minicnn.tensor(IMG, requires_grad=True)
+        bn.eval()
+        loss = (bn(x) ** 2).sum()
+        bn.train()
+        if second_forward:
+            bn(x * 2)
+        loss.backward()
+        return [x.grad.numpy(), bn.weight.grad.numpy(), bn.bias.grad.numpy()]
+
+    assert_same_grads(grads(True), grads(False))

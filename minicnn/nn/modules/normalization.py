@@ -109,12 +109,12 @@ class _BatchNorm(Module):
         use_running = not self.training or self.track_running_stats
         # NOTE: (N, C, L) is normalised as (N, C, L, 1): the same statistics over N and L.
         x4 = x.unsqueeze(-1) if x.ndim == 3 else x
-        y = F.batch_norm(
-            x4,
-            self.running_mean if use_running else None,
-            self.running_var if use_running else None,
-            self.weight, self.bias, bn_training, factor, self.eps,
-        )
+        mean, var = (self.running_mean, self.running_var) if use_running else (None, None)
+        if not bn_training and mean is not None:
+            # NOTE: evaluation keeps the running statistics for backward; copies (C values)
+            # keep that backward right if a later training forward updates them in place.
+            mean, var = Tensor(mean.data.copy()), Tensor(var.data.copy())
+        y = F.batch_norm(x4, mean, var, self.weight, self.bias, bn_training, factor, self.eps)
         # NOTE: counted after batch_norm succeeded, so that a failing batch changes nothing;
         # batch_norm updated the running statistics in place (untracked in ops): recorded here.
         if bn_training and use_running and self.running_mean is not None:
