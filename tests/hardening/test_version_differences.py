@@ -171,3 +171,23 @@ def test_eval_batch_norm_backward_after_a_training_forward_uses_the_saved_statis
         return [x.grad.numpy(), bn.weight.grad.numpy(), bn.bias.grad.numpy()]
 
     assert_same_grads(grads(True), grads(False))
+
+
+def test_the_planted_case_raises_on_every_device(device: str) -> None:
+    """The saved array itself is compared, so this holds on the GPU stand-in too. (Views
+    share their base's counter where the array module's ``base`` is a stable object, as
+    NumPy's and CuPy's; the stand-in wraps a new object per access, so views there do not.)"""
+    x = minicnn.tensor([1.0, 2.0, 3.0], device=device)
+    w = minicnn.tensor([1.0, 1.0, 1.0], requires_grad=True, device=device)
+    y = (x * w).sum()
+    x[0] = 100
+    with pytest.raises(RuntimeError, match=r"MulBackward, is at version 1; expected version 0"):
+        y.backward()
+    model = minicnn.nn.Sequential(minicnn.nn.Linear(3, 4), minicnn.nn.ReLU(),
+                                  minicnn.nn.Linear(4, 1)).to(device)
+    opt = minicnn.optim.SGD(model.parameters(), lr=0.1)
+    loss = model(minicnn.randn(2, 3, device=device)).sum()
+    loss.backward(retain_graph=True)
+    opt.step()
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        loss.backward()
