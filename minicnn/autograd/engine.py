@@ -5,6 +5,7 @@ import heapq
 from typing import TYPE_CHECKING, Any
 
 from minicnn import memory
+from minicnn.autograd.function import check_saved_versions
 
 if TYPE_CHECKING:
     from minicnn.autograd.function import Function
@@ -52,6 +53,8 @@ def run_backward(root: Tensor, gy: Any, retain_graph: bool = False) -> None:
                 "values were freed after the first backward; call backward(retain_graph=True) "
                 "the first time to keep them"
             )
+        if f.saved_versions:
+            check_saved_versions(f)
         g_out = grads.pop(id(f))
         g_in = f.backward(g_out)
         if not isinstance(g_in, tuple):

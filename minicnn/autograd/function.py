@@ -15,12 +15,25 @@ class Function:
     ``self.needs_input_grad[i]`` is False). Values needed by backward are saved as attributes
     in ``forward``; they are dropped after backward unless the graph is retained.
     Non-array arguments (``dim``, ``stride``...) go to ``__init__``.
+
+    Saved tensors are found, not declared: after ``forward``, ``apply`` looks through the
+    Function's attributes (and tuples or lists held in them) for the array of an input or of
+    the output, or a view of one, and records that tensor's version. Before ``backward``
+    runs, the engine compares each recorded version with the current one and raises if the
+    tensor was changed in place since (one integer comparison per saved tensor, no copy).
+    NOTE: an array that is not an input or the output (an array passed to ``__init__``, e.g.
+    a running statistic) is not tracked: pass such tensors to ``apply`` as inputs.
+
+    An output whose array is a view of an input's array (a slice, a reshape, a transpose)
+    shares that input's version counter, as PyTorch's views do.
     """
 
     needs_input_grad: tuple[bool, ...] = ()
     inputs: tuple | None = None
     generation: int = 0
     released: bool = False
+    # (version counter, version when saved, shape, dtype, which) per saved tensor
+    saved_versions: tuple = ()
 
     def forward(self, *xs: Any) -> Any:
         raise NotImplementedError
@@ -31,11 +44,23 @@ class Function:
     def apply(self, *inputs: Any) -> Any:
         """Run ``forward`` on the inputs' arrays and link the output Tensor into the graph."""
         tensors = tuple(t if isinstance(t, Tensor) else Tensor(t) for t in inputs)
-        record = grad_mode._State.enabled and any(t.requires_grad for t in tensors)
+        enabled = grad_mode._State.enabled
+        if enabled:
+            for t in tensors:
+                if t._view_of is not None and t._view_of[0].creator is not t._view_of[1]:
+                    _stale_view(self, t)
+        record = enabled and any(t.requires_grad for t in tensors)
         self.needs_input_grad = tuple(t.requires_grad for t in tensors) if record else ()
         y = self.forward(*(t.data for t in tensors))
         out = Tensor(y, requires_grad=record)
+        if getattr(y, "base", None) is not None or any(y is t.data for t in tensors):
+            root = storage_root(y)
+            for t in tensors:
+                if storage_root(t.data) is root:
+                    share_storage(out, t)
+                    break
         if record:
+            self.saved_versions = _saved_versions(vars(self), tensors, out)
             self.inputs = tuple(Edge(t) for t in tensors)
             self.generation = max(t.generation for t in tensors)
             out.creator = self
@@ -53,6 +78,55 @@ class Function:
 
     def __repr__(self) -> str:
         return f"<{self.name}Backward>"
+
+
+def _saved_versions(attributes: dict[str, Any], tensors: tuple, out: Tensor) -> tuple:
+    """(counter, version, shape, dtype, which) for each of ``tensors`` (inputs) and ``out``
+    whose array, or a view of it, is held in ``attributes`` (one level into tuples/lists)."""
+    candidates = [(t, f"input {i}") for i, t in enumerate(tensors)] + [(out, "output")]
+    by_id = {id(t.data): k for k, (t, _) in enumerate(candidates)}
+    roots: dict[int, int] | None = None
+    found: set[int] = set()
+    for value in attributes.values():
+        for a in value if type(value) in (tuple, list) else (value,):
+            k = by_id.get(id(a))
+            if k is None and hasattr(a, "strides") and getattr(a, "base", None) is not None:
+                if roots is None:
+                    roots = {id(storage_root(t.data)): k for k, (t, _) in enumerate(candidates)}
+                k = roots.get(id(storage_root(a)))
+            if k is not None:
+                found.add(k)
+    saved = []
+    for k in sorted(found):
+        t, which = candidates[k]
+        saved.append((t._vc, t._vc.value, t.shape, t.dtype, which))
+    return tuple(saved)
+
+
+def check_saved_versions(f: Function) -> None:
+    """Raise, as PyTorch does, if a tensor that ``f`` saved for backward was changed in place
+    after ``f`` saved it (its gradient would be computed from the new values)."""
+    for counter, version, shape, dtype, which in f.saved_versions:
+        if counter.value != version:
+            raise RuntimeError(
+                "one of the variables needed for gradient computation has been modified by an "
+                f"inplace operation: [{dtype} tensor of shape {shape}], the {which} of "
+                f"{f.name}Backward, is at version {counter.value}; expected version {version} "
+                f"instead. Hint: it was changed in place (indexing assignment, fill_, add_, "
+                f"+=, an optimizer step, load_state_dict...) after {f.name} saved it for "
+                "backward; change a copy (.clone()) instead, or make the change after backward."
+            )
+
+
+def _stale_view(f: Function, t: Tensor) -> None:
+    base, creator = t._view_of
+    raise RuntimeError(
+        f"{f.name}: an input of shape {t.shape} is a view of a tensor of shape {base.shape} "
+        "that was changed in place by a differentiable operation after the view was taken "
+        f"(its graph now ends in {base.creator!r}, not {creator!r}); minicnn does not "
+        "regenerate the graph of old views as PyTorch does: take the view again after the "
+        "in-place change"
+    )
 
 
 class Edge:
@@ -80,4 +154,8 @@ class Edge:
         return self._leaf if self._ref is None else self._ref()
 
 
-from minicnn.autograd.tensor import Tensor  # noqa: E402  (Tensor needs Function first)
+from minicnn.autograd.tensor import (  # noqa: E402  (Tensor needs Function first)
+    Tensor,
+    share_storage,
+    storage_root,
+)

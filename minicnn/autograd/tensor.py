@@ -38,16 +38,34 @@ def _infer_array(data: Any, dtype: Any = None) -> Any:
     raise TypeError(f"cannot make a tensor from {type(data).__name__} of dtype {arr.dtype}")
 
 
+class VersionCounter:
+    """How many times a storage was changed in place: one counter shared by a tensor and
+    every view of its array (slices, reshapes, transposes, ``detach()``), as PyTorch's."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0
+
+
 class Tensor:
     """An n-dimensional array with reverse-mode automatic differentiation.
 
     ``data`` is the raw array (NumPy on the CPU, CuPy on a GPU); ``grad`` the accumulated
     gradient (a Tensor, leaves only unless ``retain_grad()``); ``creator`` the Function that made
     it (``None`` for leaves); ``generation`` its depth in the graph.
+
+    Every in-place change made through the Tensor (``t[i] = v``, ``fill_``, ``add_``, ``+=``,
+    optimiser steps, ``load_state_dict``...) increments ``_version``, a counter shared with the
+    views of the same array; backward raises if a value saved for it has changed since.
+
+    NOTE: ``data`` is the raw array, as PyTorch's ``.data``: writing into it
+    (``t.data[0] = 1``) is not tracked and can silently change a value saved for backward.
+    Assigning a new array (``t.data = a``) leaves the saved values intact.
     """
 
     __slots__ = ("data", "grad", "requires_grad", "creator", "generation", "retains_grad",
-                 "__weakref__")
+                 "_vc", "_view_of", "__weakref__")
     __array_ufunc__ = None  # NumPy defers to Tensor's reflected operators
     __hash__ = object.__hash__
 
@@ -64,6 +82,9 @@ class Tensor:
         self.creator = None
         self.generation = 0
         self.retains_grad = False
+        self._vc = VersionCounter()
+        # (base tensor, base's creator when this view was made), or None if not a view
+        self._view_of: tuple[Tensor, Any] | None = None
 
     # ----------------------------------------------------------------- attributes
     @property
@@ -89,6 +110,16 @@ class Tensor:
     @property
     def grad_fn(self) -> Any:
         return self.creator
+
+    @property
+    def _version(self) -> int:
+        """The number of in-place changes of this tensor's storage (shared with its views)."""
+        return self._vc.value
+
+    @property
+    def _base(self) -> Tensor | None:
+        """The tensor whose array this one is a view of (None if it is not a view)."""
+        return None if self._view_of is None else self._view_of[0]
 
     @property
     def T(self) -> Tensor:
@@ -155,8 +186,11 @@ class Tensor:
         return self
 
     def detach(self) -> Tensor:
-        """The same data, cut from the graph."""
-        return Tensor(self.data)
+        """The same data, cut from the graph; it shares this tensor's version counter (an
+        in-place change of either is seen by a backward that saved the other)."""
+        out = Tensor(self.data)
+        out._vc = self._vc
+        return out
 
     # ----------------------------------------------------------------- conversions
     def item(self) -> Any:
@@ -216,44 +250,15 @@ class Tensor:
     def type_as(self, other: Tensor) -> Tensor:
         return self.to(other.dtype)
 
-    # ----------------------------------------------------------------- in place (no graph)
+    # ----------------------------------------------------------------- in place
     def _check_inplace(self) -> None:
-        if self.requires_grad and self.is_leaf and grad_mode.is_grad_enabled():
+        """Refuse, as PyTorch, to change in place a leaf that requires grad while the graph is
+        recorded (its gradient would be that of a value that no longer exists)."""
+        if self.requires_grad and self.creator is None and grad_mode._State.enabled:
             raise RuntimeError(
-                "a leaf Variable that requires grad is being used in an in-place operation; "
-                "wrap it in minicnn.no_grad()"
+                "a leaf Variable that requires grad is being used in an in-place operation "
+                f"(a tensor of shape {self.shape}); wrap the change in minicnn.no_grad()"
             )
-
-    def zero_(self) -> Tensor:
-        self._check_inplace()
-        self.data[...] = 0
-        return self
-
-    def fill_(self, value: Any) -> Tensor:
-        self._check_inplace()
-        self.data[...] = value
-        return self
-
-    def copy_(self, src: Tensor | Any) -> Tensor:
-        """Copy ``src``'s values into this tensor's array (shape must match; no graph)."""
-        self._check_inplace()
-        arr = src.data if isinstance(src, Tensor) else _infer_array(src)
-        if tuple(arr.shape) != self.shape:
-            raise ValueError(f"copy_: expected shape {self.shape}, got {tuple(arr.shape)}")
-        self.data[...] = backend.to_device(arr, backend.device_of(self.data))
-        return self
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        self._check_inplace()
-        if self.creator is not None and grad_mode.is_grad_enabled():
-            raise RuntimeError("in-place assignment into a tensor that is part of a graph")
-        if isinstance(value, Tensor):
-            value = value.data
-        elif isinstance(value, (np.ndarray, list, tuple)):
-            # NOTE: host values assigned into a device tensor are moved explicitly (CuPy
-            # refuses a host array there); a number is passed as it is, with no copy.
-            value = backend.to_device(np.asarray(value), backend.device_of(self.data))
-        self.data[_index_key(key)] = value
 
     # ----------------------------------------------------------------- printing
     def __repr__(self) -> str:
@@ -277,6 +282,31 @@ def _index_key(key: Any) -> Any:
     if isinstance(key, tuple):
         return tuple(k.data if isinstance(k, Tensor) else k for k in key)
     return key
+
+
+def increment_version(*tensors: Tensor) -> None:
+    """Record an in-place change of each tensor's storage (as
+    ``torch.autograd.graph.increment_version``): for code that writes into ``t.data``
+    directly, so that a backward that saved the old values raises instead of using the new."""
+    for t in tensors:
+        t._vc.value += 1
+
+
+def storage_root(a: Any) -> Any:
+    """The object that owns ``a``'s memory: ``a.base`` followed to its end (``a`` itself for an
+    array that owns its memory). Two arrays with the same root are views of one storage."""
+    while True:
+        b = getattr(a, "base", None)
+        if b is None or b is a:  # NOTE: a NumPy dtype is its own base
+            return a
+        a = b
+
+
+def share_storage(view: Tensor, base: Tensor) -> None:
+    """Make ``view`` (whose array is a view of ``base``'s) share ``base``'s version counter
+    and remember ``base`` (and its creator at this moment) as the tensor it views."""
+    view._vc = base._vc
+    view._view_of = base._view_of or (base, base.creator)
 
 
 def zero_grads(params: Iterable[Tensor], set_to_none: bool = True) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
@@ -30,20 +31,29 @@ def check_image(path: Path) -> str | None:
     without decoding pixels. As ``verify()`` does nothing more for JPEGs, a JPEG must also end
     with the end-of-image marker (after any zero padding): a truncated JPEG does not.
     """
+    return inspect_image(path)[0]
+
+
+def inspect_image(path: Path) -> tuple[str | None, tuple[int, int] | None]:
+    """(``check_image(path)``, the image's (width, height) from its header, None if unread)."""
     try:
         with Image.open(path) as img:
-            image_format = img.format
+            image_format, size = img.format, img.size
             img.verify()
     # NOTE: Pillow raises many types for broken files (OSError, SyntaxError, struct.error, ...).
     except Exception as exc:
-        return f"{type(exc).__name__}: {exc}"
+        return f"{type(exc).__name__}: {exc}", None
     if image_format == "JPEG":
         with open(path, "rb") as f:
             f.seek(max(os.path.getsize(path) - 4096, 0))
             tail = f.read().rstrip(b"\x00")
         if not tail.endswith(_JPEG_END):
-            return "truncated JPEG (no end-of-image marker)"
-    return None
+            return "truncated JPEG (no end-of-image marker)", size
+    return None, size
+
+
+def _size_text(size: tuple[int, int]) -> str:
+    return f"{size[0]}x{size[1]}"
 
 
 class CrackImages(Dataset):
@@ -57,6 +67,12 @@ class CrackImages(Dataset):
     and structure, no pixel decoding). Unreadable files are skipped with one warning giving
     their count, or raise ``ValueError`` with ``strict=True``. A missing class folder raises
     ``FileNotFoundError``; one with no readable image raises ``ValueError``.
+
+    Images must have one size to be batched. With the default transform (which keeps the
+    size), images whose size differs from the most common one are named, with both sizes, in
+    a warning (a ``ValueError`` with ``strict=True``); a batch holding one of them fails with
+    its file name (``describe``). A transform that resizes (``transforms.Resize``) makes them
+    usable.
     """
 
     classes: ClassVar[list[str]] = list(CLASSES)
@@ -68,6 +84,7 @@ class CrackImages(Dataset):
             Compose([Grayscale(), ToTensor()])
         self.samples: list[tuple[Path, int]] = []
         self.skipped: list[tuple[Path, str]] = []
+        self.sizes: list[tuple[int, int]] = []  # (width, height) of each sample's image
         for label, name in enumerate(CLASSES):
             folder = self.root / name
             if not folder.is_dir():
@@ -76,9 +93,10 @@ class CrackImages(Dataset):
             files = sorted(p for p in folder.iterdir() if p.is_file())
             good = []
             for path in files:
-                problem = check_image(path)
+                problem, size = inspect_image(path)
                 if problem is None:
                     good.append(path)
+                    self.sizes.append(size)
                 else:
                     self.skipped.append((path, problem))
             if not good:
@@ -94,6 +112,31 @@ class CrackImages(Dataset):
             if strict:
                 raise ValueError(message)
             warnings.warn(f"{message}; skipped them", stacklevel=2)
+        if transform is None:
+            self._check_sizes(strict)
+
+    def _check_sizes(self, strict: bool) -> None:
+        """Warn (raise if ``strict``) about images whose size differs from the most common."""
+        counts = Counter(self.sizes)
+        common = counts.most_common(1)[0][0]
+        odd = [(path, size) for (path, _), size in zip(self.samples, self.sizes)
+               if size != common]
+        if not odd:
+            return
+        listing = "; ".join(f"{path} is {_size_text(size)}" for path, size in odd[:5])
+        more = f"; ... ({len(odd) - 5} more)" if len(odd) > 5 else ""
+        message = (f"{self.root}: {len(odd)} image(s) differ in size from the other "
+                   f"{counts[common]} ({_size_text(common)}): {listing}{more}; a batch holding "
+                   "one of them cannot be stacked: resize them (transforms.Resize) or remove "
+                   "them")
+        if strict:
+            raise ValueError(message)
+        warnings.warn(message, stacklevel=3)
+
+    def describe(self, index: int) -> str:
+        """The file of sample ``index`` and its image size, e.g. '.../Positive/1.jpg (227x227
+        image)'."""
+        return f"{self.samples[index][0]} ({_size_text(self.sizes[index])} image)"
 
     def __getitem__(self, index: int) -> tuple[Any, int]:
         path, label = self.samples[index]

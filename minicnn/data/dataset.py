@@ -26,6 +26,11 @@ class Dataset(ABC):
     def __len__(self) -> int:
         """The number of samples."""
 
+    def describe(self, index: int) -> str | None:
+        """Where sample ``index`` comes from (a file name...), for error messages; None if
+        there is nothing to say beyond its index."""
+        return None
+
 
 class TensorDataset(Dataset):
     """Samples that are rows of arrays: ``ds[i] = (arrays[0][i], arrays[1][i], ...)``.
@@ -40,6 +45,11 @@ class TensorDataset(Dataset):
         self.arrays = tuple(
             backend.to_host(a.data) if isinstance(a, Tensor) else np.asarray(a) for a in arrays
         )
+        for i, a in enumerate(self.arrays):
+            if a.dtype.hasobject or a.ndim == 0:
+                raise TypeError(f"TensorDataset: array {i} must be an array of numbers with a "
+                                f"first (sample) dimension, got {type(arrays[i]).__name__} "
+                                f"of shape {a.shape} and dtype {a.dtype}")
         sizes = [len(a) for a in self.arrays]
         if len(set(sizes)) != 1:
             raise ValueError(f"all arrays must have the same first dimension, got sizes {sizes}")
@@ -56,7 +66,11 @@ class Subset(Dataset):
 
     def __init__(self, dataset: Dataset, indices: Sequence[int] | np.ndarray) -> None:
         self.dataset = dataset
-        self.indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+        raw = np.asarray(indices)
+        if raw.size and raw.dtype.kind not in "iu":
+            raise TypeError(f"Subset: indices must be integers, got an array of dtype "
+                            f"{raw.dtype} ({type(indices).__name__})")
+        self.indices = raw.astype(np.int64).reshape(-1)
         n = len(dataset)
         if self.indices.size and (self.indices.min() < -n or self.indices.max() >= n):
             raise IndexError(f"Subset indices must lie in [-{n}, {n}) for a dataset of {n} "
@@ -67,3 +81,10 @@ class Subset(Dataset):
 
     def __len__(self) -> int:
         return len(self.indices)
+
+    def describe(self, index: int) -> str | None:
+        """The description of the underlying sample (see ``Dataset.describe``)."""
+        describe = getattr(self.dataset, "describe", None)
+        inner = int(self.indices[index])
+        text = describe(inner) if describe is not None else None
+        return f"sample {inner} of the full dataset" + (f", {text}" if text else "")

@@ -13,21 +13,46 @@ from minicnn.data.dataset import Dataset
 from minicnn.random import get_generator
 
 
-def collate(samples: list[Any]) -> tuple[np.ndarray, ...]:
+def collate(samples: list[Any], names: list[str] | None = None) -> tuple[np.ndarray, ...]:
     """Stack a list of samples field by field: ``[(x0, y0), (x1, y1)] -> (X, Y)``.
 
     Each field becomes one array with a new leading batch axis ``(B, ...)``, keeping its dtype,
     except that integer (or boolean) scalars, i.e. class labels, become int64 ``(B,)``.
+    Samples whose fields differ in shape raise a ValueError naming the first odd sample and
+    both shapes (``names[i]`` describes sample i, e.g. its file).
     """
     if not isinstance(samples[0], (tuple, list)):
         samples = [(s,) for s in samples]
+    if len({len(s) for s in samples}) != 1:
+        raise ValueError(f"collate: samples have different numbers of fields: "
+                         f"{sorted({len(s) for s in samples})}")
     fields = []
-    for values in zip(*samples):
-        batch = np.stack([np.asarray(v) for v in values])  # (B, ...)
+    for k, values in enumerate(zip(*samples)):
+        arrays = [np.asarray(v) for v in values]
+        for i, a in enumerate(arrays):
+            if a.shape != arrays[0].shape:
+                odd, first = (f"sample {i}", "sample 0") if names is None else (names[i],
+                                                                                names[0])
+                raise ValueError(
+                    f"cannot batch field {k} of {odd}: its shape {a.shape} differs from the "
+                    f"shape {arrays[0].shape} of {first} (every sample of a batch must have "
+                    "one shape: resize the odd one, e.g. with transforms.Resize)")
+        batch = np.stack(arrays)  # (B, ...)
         if batch.ndim == 1 and batch.dtype.kind in "biu":
             batch = batch.astype(np.int64, copy=False)
         fields.append(batch)
     return tuple(fields)
+
+
+def _check_flag(value: Any, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"DataLoader: {name} must be a bool, got {type(value).__name__} "
+                        f"{value!r}")
+    return bool(value)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
 class DataLoader:
@@ -49,12 +74,28 @@ class DataLoader:
     def __init__(self, dataset: Dataset, batch_size: int = 1, shuffle: bool = False,
                  drop_last: bool = False, seed: int | None = None,
                  device: str | None = None) -> None:
-        if int(batch_size) < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
+        if not (hasattr(dataset, "__getitem__") and hasattr(dataset, "__len__")):
+            raise TypeError(f"DataLoader: dataset must be indexable and sized (a Dataset), got "
+                            f"{type(dataset).__name__}")
+        if not _is_int(batch_size):
+            raise TypeError(f"DataLoader: batch_size must be a positive int, got "
+                            f"{type(batch_size).__name__} {batch_size!r}")
+        if batch_size < 1:
+            raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size}")
+        if seed is not None and not _is_int(seed):
+            raise TypeError(f"DataLoader: seed must be an int or None, got "
+                            f"{type(seed).__name__} {seed!r}")
+        if seed is not None and seed < 0:
+            raise ValueError(f"DataLoader: seed must be non-negative, got {seed}")
+        if device is not None and not isinstance(device, (str, backend.Device)):
+            raise TypeError(f"DataLoader: device must be a device name such as 'cuda', got "
+                            f"{type(device).__name__} {device!r}")
+        if isinstance(device, str):
+            backend.get_device(device)  # an unknown or unavailable device fails here, not later
         self.dataset = dataset
         self.batch_size = int(batch_size)
-        self.shuffle = shuffle
-        self.drop_last = drop_last
+        self.shuffle = _check_flag(shuffle, "shuffle")
+        self.drop_last = _check_flag(drop_last, "drop_last")
         self.seed = int(get_generator().integers(2**63)) if seed is None else int(seed)
         self.device = device
         self._generator = np.random.default_rng(self.seed)
@@ -93,8 +134,15 @@ class DataLoader:
         return self._iterate(self._batches)
 
     def _iterate(self, batches: list[np.ndarray]) -> Iterator[tuple[Tensor, ...]]:
+        describe = getattr(self.dataset, "describe", None)
         for indices in batches:
-            fields = collate([self.dataset[int(i)] for i in indices])
+            samples = [self.dataset[int(i)] for i in indices]
+            try:
+                fields = collate(samples)
+            except ValueError:
+                names = [f"sample {int(i)}" + (f" ({describe(int(i))})" if describe else "")
+                         for i in indices]
+                fields = collate(samples, names)  # raises again, naming the samples
             if self.device is not None:
                 fields = tuple(backend.to_device(f, self.device) for f in fields)
             yield tuple(Tensor(f) for f in fields)

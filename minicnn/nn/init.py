@@ -2,7 +2,8 @@
 
 Every draw comes from minicnn's seeded host generator (``minicnn.random.get_generator()``),
 is cast to the tensor's dtype and copied into the tensor's array on its own device. No graph is
-recorded. Each function returns the tensor it filled.
+recorded; each fill increments the tensor's version (a backward that saved its old values
+raises). Each function returns the tensor it filled.
 """
 from __future__ import annotations
 
@@ -11,14 +12,18 @@ import math
 import numpy as np
 
 from minicnn import backend
-from minicnn.autograd.tensor import Tensor
+from minicnn.autograd.tensor import Tensor, increment_version
 from minicnn.random import get_generator
 
 
 def _fill(tensor: Tensor, host: np.ndarray | float) -> Tensor:
     """Write host values into ``tensor``'s array in place, on its device and in its dtype."""
+    if not isinstance(tensor, Tensor):
+        raise TypeError(f"nn.init: expected a minicnn Tensor to fill, got "
+                        f"{type(tensor).__name__}")
     arr = np.asarray(host, dtype=tensor.dtype)
     tensor.data[...] = backend.to_device(arr, backend.device_of(tensor.data))
+    increment_version(tensor)
     return tensor
 
 

@@ -6,9 +6,25 @@ Call ``scheduler.step()`` after ``optimizer.step()``, once per epoch (``ReduceLR
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any, SupportsFloat
 
+import numpy as np
+
 from minicnn.optim.optimizer import Optimizer
+
+
+def _check_number(owner: str, name: str, value: Any, integer: bool = False,
+                  minimum: float | None = None) -> None:
+    """TypeError unless ``value`` is a (real or integer) number, not a bool; ValueError if it
+    is below ``minimum``."""
+    kind = numbers.Integral if integer else numbers.Real
+    if not isinstance(value, kind) or isinstance(value, (bool, np.bool_)):
+        expected = "an int" if integer else "a real number"
+        raise TypeError(f"{owner}: {name} must be {expected}, got {type(value).__name__} "
+                        f"{value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{owner}: {name} must be at least {minimum}, got {value}")
 
 
 class LRScheduler:
@@ -55,7 +71,21 @@ class LRScheduler:
         """Every attribute but the optimizer."""
         return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
 
+    def _check_state_dict(self, state_dict: Any) -> None:
+        """TypeError/ValueError unless ``state_dict`` is a dict of this scheduler's
+        attributes (checked before anything is loaded)."""
+        owner = f"{type(self).__name__}.load_state_dict"
+        if not isinstance(state_dict, dict):
+            raise TypeError(f"{owner}: expected a dict, got {type(state_dict).__name__}")
+        unknown = sorted(str(k) for k in state_dict if k not in self.__dict__ or
+                         k == "optimizer")
+        if unknown:
+            raise ValueError(f"{owner}: unknown entries {unknown} (not attributes of "
+                             f"{type(self).__name__}): a state of another scheduler?")
+
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore a ``state_dict()`` (all entries checked first)."""
+        self._check_state_dict(state_dict)
         self.__dict__.update(state_dict)
 
 
@@ -65,6 +95,9 @@ class StepLR(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1,
                  last_epoch: int = -1) -> None:
+        _check_number("StepLR", "step_size", step_size, integer=True, minimum=1)
+        _check_number("StepLR", "gamma", gamma)
+        _check_number("StepLR", "last_epoch", last_epoch, integer=True, minimum=-1)
         self.step_size = step_size
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
@@ -88,10 +121,18 @@ class ReduceLROnPlateau(LRScheduler):
     def __init__(self, optimizer: Optimizer, mode: str = "min", factor: float = 0.1,
                  patience: int = 10, threshold: float = 1e-4, threshold_mode: str = "rel",
                  cooldown: int = 0, min_lr: list[float] | float = 0, eps: float = 1e-8) -> None:
+        owner = "ReduceLROnPlateau"
+        _check_number(owner, "factor", factor, minimum=0.0)
         if factor >= 1.0:
-            raise ValueError("Factor should be < 1.0.")
+            raise ValueError(f"Factor should be < 1.0, got factor={factor}.")
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
+        _check_number(owner, "patience", patience, integer=True, minimum=0)
+        _check_number(owner, "cooldown", cooldown, integer=True, minimum=0)
+        _check_number(owner, "threshold", threshold)
+        _check_number(owner, "eps", eps)
+        for v in min_lr if isinstance(min_lr, (list, tuple)) else [min_lr]:
+            _check_number(owner, "min_lr", v, minimum=0.0)
         self.factor = factor
         self.optimizer = optimizer
         if isinstance(min_lr, (list, tuple)):
@@ -159,16 +200,25 @@ class ReduceLROnPlateau(LRScheduler):
             return a > best * (self.threshold + 1.0)
         return a > best + self.threshold
 
-    def _init_is_better(self, mode: str, threshold: float, threshold_mode: str) -> None:
+    @staticmethod
+    def _check_modes(mode: Any, threshold_mode: Any) -> None:
         if mode not in {"min", "max"}:
-            raise ValueError("mode " + mode + " is unknown!")
+            raise ValueError(f"mode {mode!r} is unknown! (expected 'min' or 'max')")
         if threshold_mode not in {"rel", "abs"}:
-            raise ValueError("threshold mode " + threshold_mode + " is unknown!")
+            raise ValueError(f"threshold mode {threshold_mode!r} is unknown! "
+                             "(expected 'rel' or 'abs')")
+
+    def _init_is_better(self, mode: str, threshold: float, threshold_mode: str) -> None:
+        self._check_modes(mode, threshold_mode)
         self.mode_worse = math.inf if mode == "min" else -math.inf
         self.mode = mode
         self.threshold = threshold
         self.threshold_mode = threshold_mode
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore a ``state_dict()`` (all entries checked first)."""
+        self._check_state_dict(state_dict)
+        self._check_modes(state_dict.get("mode", self.mode),
+                          state_dict.get("threshold_mode", self.threshold_mode))
         self.__dict__.update(state_dict)
         self._init_is_better(self.mode, self.threshold, self.threshold_mode)

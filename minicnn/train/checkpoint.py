@@ -9,22 +9,25 @@ Layout of the file (a NumPy ``.npz``, loaded with ``allow_pickle=False``):
   meta, and the structure of the optimiser and extra states with their scalars, each array
   replaced by ``{"__array__": key}``.
 
-The file is written to a temporary file in the same directory, flushed and fsync'ed, then
-``os.replace``d over the target (atomic on POSIX and Windows), and the directory is fsync'ed:
-a crash at any point leaves either the previous checkpoint or the new one, never a torn file.
+The file is written by ``minicnn.fileio.atomic_write``: to a temporary file in the same
+directory, flushed and fsync'ed, then ``os.replace``d over the target (atomic on POSIX and
+Windows): a crash at any point leaves either the previous checkpoint or the new one, never a
+torn file, and the temporary file is removed on any error (Ctrl-C included), or on the next
+write if the writer was killed.
 """
 from __future__ import annotations
 
+import copy
 import json
 import os
-import secrets
 import zipfile
-from contextlib import suppress
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from minicnn import fileio
 from minicnn.train.history import History
 
 FORMAT = "minicnn-checkpoint"
@@ -82,11 +85,13 @@ def _scalar_key(k: Any, key: str) -> Any:
 
 
 def _decode(obj: Any, arrays: dict[str, np.ndarray]) -> Any:
-    """The inverse of ``_encode``."""
+    """The inverse of ``_encode`` (a KeyError names an array the file does not hold)."""
     if isinstance(obj, list):
         return [_decode(v, arrays) for v in obj]
     if isinstance(obj, dict):
         if set(obj) == {"__array__"}:
+            if obj["__array__"] not in arrays:
+                raise KeyError(f"the array {obj['__array__']!r} it refers to is missing")
             return arrays[obj["__array__"]]
         if set(obj) == {"__tuple__"}:
             return tuple(_decode(v, arrays) for v in obj["__tuple__"])
@@ -97,37 +102,11 @@ def _decode(obj: Any, arrays: dict[str, np.ndarray]) -> Any:
 
 
 # ----------------------------------------------------------------------------- writing
-def _fsync_dir(directory: str) -> None:
-    """Make a rename in ``directory`` durable (a no-op where directories can't be opened)."""
-    with suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def atomic_savez(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
-    """``np.savez(path, **arrays)``, written to a temporary file beside ``path``, fsync'ed and
-    renamed into place, so ``path`` is always either its old content or the complete new one.
-    On an exception the temporary file is removed and the exception propagates."""
-    path = os.path.abspath(os.fspath(path))
-    directory, base = os.path.split(path)
-    tmp = os.path.join(directory, f".{base}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    # NOTE: os.open with mode 0o666 lets the umask decide the permissions, as open() would
-    # (mkstemp would make the checkpoint private, 0o600).
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(directory)
+    """``np.savez(path, **arrays)``, all or nothing (``minicnn.fileio.atomic_write``): ``path``
+    is always either its old content or the complete new one."""
+    with fileio.atomic_write(path, "wb") as f:
+        np.savez(f, **arrays)
 
 
 def save_checkpoint(path: str | os.PathLike, model_arrays: dict[str, np.ndarray],
@@ -162,31 +141,68 @@ def save_checkpoint(path: str | os.PathLike, model_arrays: dict[str, np.ndarray]
 
 
 # ----------------------------------------------------------------------------- reading
+_READ_ERRORS = (zipfile.BadZipFile, zlib.error, ValueError, EOFError, OSError, KeyError)
+
+
 def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
-    """Read a checkpoint written by ``save_checkpoint`` (no pickle is ever loaded)."""
+    """Read a checkpoint written by ``save_checkpoint`` (no pickle is ever loaded).
+
+    A missing file raises FileNotFoundError; a file that is not a complete minicnn checkpoint
+    raises ``CheckpointError`` naming the file and what is wrong with it.
+    """
+    name = os.fspath(path)
     try:
         with np.load(path, allow_pickle=False) as z:
             if HEADER not in z.files:
-                raise CheckpointError(f"{os.fspath(path)} is not a minicnn checkpoint "
-                                      f"(no {HEADER} entry)")
+                raise CheckpointError(f"{name} is not a minicnn checkpoint (no {HEADER} entry)")
             arrays = {k: z[k] for k in z.files}
-    except (zipfile.BadZipFile, ValueError, EOFError, OSError) as exc:
+    except _READ_ERRORS as exc:
         if isinstance(exc, FileNotFoundError):
             raise
-        raise CheckpointError(f"cannot read checkpoint {os.fspath(path)}: {exc}") from exc
-    header = json.loads(arrays.pop(HEADER).tobytes().decode("utf-8"))
-    if header.get("format") != FORMAT or header.get("version", 0) > VERSION:
-        raise CheckpointError(f"{os.fspath(path)}: unsupported checkpoint format "
+        raise CheckpointError(f"cannot read checkpoint {name}: {type(exc).__name__}: "
+                              f"{exc}") from exc
+    try:
+        header = json.loads(arrays.pop(HEADER).tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise CheckpointError(f"{name}: its {HEADER} entry is not UTF-8 JSON "
+                              f"({type(exc).__name__}: {exc})") from exc
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{name}: its {HEADER} entry is not a JSON object")
+    if header.get("format") != FORMAT or not isinstance(header.get("version"), int) or \
+            header["version"] > VERSION:
+        raise CheckpointError(f"{name}: unsupported checkpoint format "
                               f"{header.get('format')!r} version {header.get('version')!r}")
-    model = {k: arrays[f"model.{k}"] for k in header["model_keys"]}
-    return Checkpoint(
-        model=model,
-        optimizer=_decode(header["optimizer"], arrays),
-        epoch=int(header["epoch"]),
-        history=History.from_dict(header["history"]),
-        meta=header.get("meta", {}),
-        extra=_decode(header.get("extra"), arrays),
-    )
+    return _checkpoint_from(name, header, arrays)
+
+
+def _checkpoint_from(name: str, header: dict, arrays: dict[str, np.ndarray]) -> Checkpoint:
+    """The Checkpoint described by a parsed header, or a CheckpointError saying what is
+    missing or malformed in it."""
+    missing = [k for k in ("epoch", "model_keys", "history", "optimizer") if k not in header]
+    if missing:
+        raise CheckpointError(f"{name}: the checkpoint header lacks {', '.join(missing)}")
+    keys = header["model_keys"]
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+        raise CheckpointError(f"{name}: model_keys must be a list of names, got {keys!r:.100}")
+    absent = [k for k in keys if f"model.{k}" not in arrays]
+    if absent:
+        raise CheckpointError(f"{name}: the model arrays {', '.join(absent)} listed in the "
+                              "header are missing from the file")
+    epoch = header["epoch"]
+    if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
+        raise CheckpointError(f"{name}: epoch must be a non-negative integer, got {epoch!r}")
+    meta = header.get("meta", {})
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{name}: meta must be a JSON object, got {meta!r:.100}")
+    try:
+        history = History.from_dict(header["history"])
+        optimizer = _decode(header["optimizer"], arrays)
+        extra = _decode(header.get("extra"), arrays)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise CheckpointError(f"{name}: malformed checkpoint header ({type(exc).__name__}: "
+                              f"{exc})") from exc
+    return Checkpoint(model={k: arrays[f"model.{k}"] for k in keys}, optimizer=optimizer,
+                      epoch=epoch, history=history, meta=meta, extra=extra)
 
 
 def loader_rng_state(loader: Any) -> Any:
@@ -227,19 +243,50 @@ def resume(path: str | os.PathLike, model: Any, optimizer: Any, engine: Any, *,
     """Restore ``model``, ``optimizer`` (and, when given and saved, ``scheduler``, the engine's
     random generator and ``train_loader``'s shuffling generator) from a checkpoint.
 
-    The model is checked first: a mismatch raises ``StateMismatchError`` before anything is
-    changed. Continue with ``fit(..., start_epoch=ck.epoch, history=ck.history)``.
+    All or nothing: the file is read and checked first (``CheckpointError`` if it is not a
+    readable checkpoint), and if any part then fails to load (``StateMismatchError`` for a
+    model that does not match, the optimizer's error for a state of another optimizer...),
+    everything loaded so far is put back as it was before the error propagates.
+    Continue with ``fit(..., start_epoch=ck.epoch, history=ck.history)``.
     """
     ck = load_checkpoint(path)
-    engine.load_arrays(model, ck.model)
-    if optimizer is not None and ck.optimizer is not None:
-        engine.load_optimizer_state(optimizer, ck.optimizer)
     extra = ck.extra if isinstance(ck.extra, dict) else {}
-    if scheduler is not None and extra.get("scheduler") is not None:
-        scheduler.load_state_dict(extra["scheduler"])
-    rng = extra.get("rng") or {}
-    if rng.get("engine") is not None and ck.meta.get("engine", engine.name) == engine.name:
-        engine.set_rng_state(rng["engine"])
-    if train_loader is not None:
-        set_loader_rng_state(train_loader, rng.get("loader"))
+    rng = extra.get("rng") if isinstance(extra.get("rng"), dict) else {}
+    undo = _snapshot(model, optimizer, engine, scheduler, train_loader)
+    try:
+        engine.load_arrays(model, ck.model)
+        if optimizer is not None and ck.optimizer is not None:
+            engine.load_optimizer_state(optimizer, ck.optimizer)
+        if scheduler is not None and extra.get("scheduler") is not None:
+            scheduler.load_state_dict(extra["scheduler"])
+        if rng.get("engine") is not None and ck.meta.get("engine", engine.name) == engine.name:
+            engine.set_rng_state(rng["engine"])
+        if train_loader is not None:
+            set_loader_rng_state(train_loader, rng.get("loader"))
+    except BaseException:
+        undo()
+        raise
     return ck
+
+
+def _snapshot(model: Any, optimizer: Any, engine: Any, scheduler: Any,
+              train_loader: Any) -> Any:
+    """A function that puts the model, optimizer, scheduler and generators back as they are
+    now (copies are taken here)."""
+    model_arrays = engine.state_arrays(model)
+    opt_state = engine.optimizer_state_arrays(optimizer) if optimizer is not None else None
+    sched_state = copy.deepcopy(scheduler.state_dict()) if scheduler is not None else None
+    rng_state = engine.rng_state()
+    loader_state = loader_rng_state(train_loader) if train_loader is not None else None
+
+    def undo() -> None:
+        engine.load_arrays(model, model_arrays)
+        if opt_state is not None:
+            engine.load_optimizer_state(optimizer, opt_state)
+        if sched_state is not None:
+            scheduler.load_state_dict(copy.deepcopy(sched_state))
+        engine.set_rng_state(rng_state)
+        if train_loader is not None:
+            set_loader_rng_state(train_loader, loader_state)
+
+    return undo

@@ -3,8 +3,8 @@ memory estimates), for minicnn models and PyTorch models alike."""
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from typing import Any
 
 import numpy as np
@@ -17,35 +17,22 @@ DOUBLE = "=" * 64
 MB = 1024.0 ** 2
 
 
-@contextmanager
-def _forward_hook(module: Any, hook: Callable[[Any, tuple, Any], None]) -> Iterator[None]:
-    """Call ``hook(module, inputs, output)`` after each forward of ``module``, inside the
-    block: by ``register_forward_hook`` where the module has it, else by wrapping the
-    module's ``forward`` in an instance attribute that is removed afterwards."""
-    if hasattr(module, "register_forward_hook"):
-        handle = module.register_forward_hook(hook)
-        try:
-            yield
-        finally:
-            handle.remove()
-        return
-    had_own = "forward" in vars(module)
-    own = vars(module).get("forward")
-    forward = module.forward
-
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        out = forward(*args, **kwargs)
-        hook(module, args, out)
-        return out
-
-    object.__setattr__(module, "forward", wrapped)
-    try:
-        yield
-    finally:
-        if had_own:
-            object.__setattr__(module, "forward", own)
-        else:
-            object.__delattr__(module, "forward")
+def _input_sizes(input_size: Any) -> list[tuple[int, ...]]:
+    """``input_size`` (one size, or a list of sizes for several inputs) as a list of tuples of
+    positive ints; a TypeError or ValueError naming ``input_size`` otherwise."""
+    if not isinstance(input_size, (tuple, list)) or len(input_size) == 0:
+        raise TypeError(f"summary: input_size must be a non-empty tuple of ints such as "
+                        f"(1, 28, 28), or a list of such tuples, got {input_size!r}")
+    sizes = [input_size] if not isinstance(input_size[0], (tuple, list)) else input_size
+    for size in sizes:
+        if not isinstance(size, (tuple, list)) or not all(
+                isinstance(n, (int, np.integer)) and not isinstance(n, bool) for n in size):
+            raise TypeError(f"summary: input_size must hold ints (the sizes of one sample, "
+                            f"without the batch dimension), got {input_size!r}")
+        if any(n < 1 for n in size):
+            raise ValueError(f"summary: input_size must hold positive sizes, got "
+                             f"{input_size!r}")
+    return [tuple(int(n) for n in size) for size in sizes]
 
 
 def _shape(t: Any, batch_size: int) -> list:
@@ -74,10 +61,10 @@ def summary_rows(model: Any, input_size: Sequence[int] | Sequence[Sequence[int]]
     """One forward pass on a zero batch of 2 (in eval mode, without a graph), recording one
     row per call of each layer (every module but the model itself and pure containers), in
     the order the calls finish: ``{'name': 'Conv2d-1', 'output_shape': [-1, 32, 28, 28],
-    'params': 320, 'trainable': 320}``. The model's modes are restored afterwards."""
+    'params': 320, 'trainable': 320}``. The rows come from forward hooks
+    (``register_forward_hook``), removed afterwards; the model's modes are restored."""
+    sizes = _input_sizes(input_size)
     engine = engine or engine_for(model)
-    sizes = [tuple(input_size)] if isinstance(input_size[0], int) else \
-        [tuple(s) for s in input_size]
     params = list(model.parameters())
     dtype = params[0].dtype if params else np.float32
     xs = [engine.tensor(np.zeros((2,) + s, dtype=np.float32), dtype=dtype) for s in sizes]
@@ -93,7 +80,7 @@ def summary_rows(model: Any, input_size: Sequence[int] | Sequence[Sequence[int]]
     with ExitStack() as stack:
         for m in model.modules():
             if m is not model and type(m).__name__ not in CONTAINERS:
-                stack.enter_context(_forward_hook(m, hook))
+                stack.enter_context(m.register_forward_hook(hook))
         model.eval()
         try:
             with engine.no_grad():
@@ -109,7 +96,8 @@ def summary(model: Any, input_size: Sequence[int] | Sequence[Sequence[int]],
             print_fn: Callable[[str], Any] | None = print) -> str:
     """The torchsummary table of ``model`` for inputs of ``input_size`` (without the batch
     dimension, e.g. ``(1, 28, 28)``; a list of sizes for several inputs); printed with
-    ``print_fn`` (None: not printed) and returned.
+    ``print_fn`` (None: not printed) and returned. Print it once: either let ``summary``
+    print it (the default), or pass ``print_fn=None`` and print the returned text.
 
     As torchsummary: rows ``Conv2d-1  [-1, 32, 28, 28]  320`` from one forward pass of a zero
     batch of 2, float32 = 4 bytes, Input size = values of one sample (times ``|batch_size|``),
@@ -118,10 +106,9 @@ def summary(model: Any, input_size: Sequence[int] | Sequence[Sequence[int]],
     parameter of the model once (torchsummary sums the rows, so a layer called twice counts
     twice) and several inputs add their sizes (torchsummary multiplies them all together).
     """
+    sizes = _input_sizes(input_size)
     engine = engine or engine_for(model)
     rows = summary_rows(model, input_size, engine, batch_size)
-    sizes = [tuple(input_size)] if isinstance(input_size[0], int) else \
-        [tuple(s) for s in input_size]
     seen: OrderedDict[int, Any] = OrderedDict((id(p), p) for p in model.parameters())
     total = sum(int(p.numel()) for p in seen.values())
     trainable = sum(int(p.numel()) for p in seen.values() if p.requires_grad)

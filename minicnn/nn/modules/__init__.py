@@ -1,4 +1,5 @@
-"""The layers of ``minicnn.nn``, one file per family."""
+"""The layers of ``minicnn.nn``, one file per family; ``__all__`` below is the one list of
+what ``minicnn.nn`` exports besides ``functional`` and ``init``."""
 from minicnn.nn.modules.activation import LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from minicnn.nn.modules.container import ModuleList, Sequential
 from minicnn.nn.modules.conv import Conv2d
@@ -16,6 +17,5 @@ __all__ = [
     "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "BatchNorm2d", "Conv2d",
     "CrossEntropyLoss", "Dropout", "Flatten", "Identity", "Linear", "LogSoftmax", "MSELoss",
     "MaxPool2d", "Module", "ModuleList", "NLLLoss", "Parameter", "ReLU", "Sequential", "Sigmoid",
-    "Softmax", "Tanh",
+    "Softmax", "Tanh", "LSTM", "LSTMCell",
 ]
-__all__ += ["LSTM", "LSTMCell"]

@@ -9,6 +9,7 @@ import warnings
 from minicnn.autograd.tensor import Tensor
 from minicnn.nn import functional as F
 from minicnn.nn.modules.module import Module
+from minicnn.nn.modules.utils import check_bool, check_int
 
 
 class ReLU(Module):
@@ -19,7 +20,7 @@ class ReLU(Module):
 
     def __init__(self, inplace: bool = False) -> None:
         super().__init__()
-        self.inplace = inplace
+        self.inplace = check_bool(inplace, "inplace", "ReLU")
 
     def forward(self, x: Tensor) -> Tensor:
         return F.relu(x)
@@ -53,7 +54,7 @@ class Softmax(Module):
 
     def __init__(self, dim: int | None = None) -> None:
         super().__init__()
-        self.dim = dim
+        self.dim = None if dim is None else check_int(dim, "dim", "Softmax")
 
     def forward(self, x: Tensor) -> Tensor:
         dim = self.dim if self.dim is not None else _softmax_dim("softmax", x.ndim)
@@ -68,7 +69,7 @@ class LogSoftmax(Module):
 
     def __init__(self, dim: int | None = None) -> None:
         super().__init__()
-        self.dim = dim
+        self.dim = None if dim is None else check_int(dim, "dim", "LogSoftmax")
 
     def forward(self, x: Tensor) -> Tensor:
         dim = self.dim if self.dim is not None else _softmax_dim("log_softmax", x.ndim)

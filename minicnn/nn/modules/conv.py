@@ -8,14 +8,7 @@ from minicnn.nn import functional as F
 from minicnn.nn import init
 from minicnn.nn.modules.module import Module
 from minicnn.nn.modules.parameter import empty_parameter
-
-
-def _pair(v: int | tuple[int, int]) -> tuple[int, int]:
-    if isinstance(v, (tuple, list)):
-        if len(v) != 2:
-            raise ValueError(f"expected an int or a pair, got {v!r}")
-        return int(v[0]), int(v[1])
-    return int(v), int(v)
+from minicnn.nn.modules.utils import check_bool, check_int, check_pair
 
 
 class Conv2d(Module):
@@ -35,26 +28,30 @@ class Conv2d(Module):
                  dilation: int | tuple[int, int] = 1, groups: int = 1, bias: bool = True,
                  padding_mode: str = "zeros", device: Any = None, dtype: Any = None) -> None:
         super().__init__()
-        if groups != 1:
-            raise NotImplementedError("Conv2d: only groups=1 is supported")
-        if padding_mode != "zeros":
-            raise NotImplementedError("Conv2d: only padding_mode='zeros' is supported")
-        if in_channels <= 0 or out_channels <= 0:
-            raise ValueError("Conv2d: in_channels and out_channels must be positive")
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.kernel_size = _pair(kernel_size)
-        self.stride = _pair(stride)
+        name = "Conv2d"
+        in_channels = check_int(in_channels, "in_channels", name, minimum=1)
+        out_channels = check_int(out_channels, "out_channels", name, minimum=1)
+        self.kernel_size = check_pair(kernel_size, "kernel_size", name, minimum=1)
+        self.stride = check_pair(stride, "stride", name, minimum=1)
         if isinstance(padding, str):
             if padding not in ("valid", "same"):
-                raise ValueError(f"Invalid padding string {padding!r}, should be one of "
-                                 "{'valid', 'same'}")
+                raise ValueError(f"Conv2d: invalid padding string {padding!r}, should be one "
+                                 "of {'valid', 'same'}")
             if padding == "same" and any(s != 1 for s in self.stride):
-                raise ValueError("padding='same' is not supported for strided convolutions")
+                raise ValueError("Conv2d: padding='same' is not supported for strided "
+                                 f"convolutions (stride={self.stride})")
             self.padding: tuple[int, int] | str = padding
         else:
-            self.padding = _pair(padding)
-        self.dilation = _pair(dilation)
+            self.padding = check_pair(padding, "padding", name, minimum=0)
+        self.dilation = check_pair(dilation, "dilation", name, minimum=1)
+        if check_int(groups, "groups", name, minimum=1) != 1:
+            raise NotImplementedError(f"Conv2d: only groups=1 is supported, got {groups}")
+        if padding_mode != "zeros":
+            raise NotImplementedError(f"Conv2d: only padding_mode='zeros' is supported, got "
+                                      f"{padding_mode!r}")
+        bias = check_bool(bias, "bias", name)
+        self.in_channels = in_channels
+        self.out_channels = out_channels
         self.groups = groups
         self.padding_mode = padding_mode
         self.weight = empty_parameter(out_channels, in_channels, *self.kernel_size,

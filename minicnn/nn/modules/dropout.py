@@ -4,6 +4,7 @@ from __future__ import annotations
 from minicnn.autograd.tensor import Tensor
 from minicnn.nn import functional as F
 from minicnn.nn.modules.module import Module
+from minicnn.nn.modules.utils import check_bool, check_real
 
 
 class Dropout(Module):
@@ -15,10 +16,8 @@ class Dropout(Module):
 
     def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
         super().__init__()
-        if p < 0 or p > 1:
-            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
-        self.p = p
-        self.inplace = inplace
+        self.p = check_real(p, "p (the dropout probability)", "Dropout", 0.0, 1.0)
+        self.inplace = check_bool(inplace, "inplace", "Dropout")
 
     def forward(self, x: Tensor) -> Tensor:
         return F.dropout(x, self.p, self.training)

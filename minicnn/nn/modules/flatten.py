@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from minicnn.autograd.tensor import Tensor
 from minicnn.nn.modules.module import Module
+from minicnn.nn.modules.utils import check_int
 from minicnn.ops.shape import flatten
 
 
@@ -11,8 +12,8 @@ class Flatten(Module):
 
     def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
         super().__init__()
-        self.start_dim = start_dim
-        self.end_dim = end_dim
+        self.start_dim = check_int(start_dim, "start_dim", "Flatten")
+        self.end_dim = check_int(end_dim, "end_dim", "Flatten")
 
     def forward(self, x: Tensor) -> Tensor:
         return flatten(x, self.start_dim, self.end_dim)

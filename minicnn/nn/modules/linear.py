@@ -8,6 +8,7 @@ from minicnn.nn import functional as F
 from minicnn.nn import init
 from minicnn.nn.modules.module import Module
 from minicnn.nn.modules.parameter import empty_parameter
+from minicnn.nn.modules.utils import check_bool, check_int
 
 
 class Identity(Module):
@@ -31,8 +32,9 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
                  device: Any = None, dtype: Any = None) -> None:
         super().__init__()
-        self.in_features = in_features
-        self.out_features = out_features
+        self.in_features = check_int(in_features, "in_features", "Linear", minimum=0)
+        self.out_features = check_int(out_features, "out_features", "Linear", minimum=0)
+        bias = check_bool(bias, "bias", "Linear")
         self.weight = empty_parameter(out_features, in_features, device=device, dtype=dtype)
         if bias:
             self.bias = empty_parameter(out_features, device=device, dtype=dtype)

@@ -13,8 +13,12 @@ from minicnn.nn.modules.module import Module
 class _Loss(Module):
     def __init__(self, reduction: str = "mean") -> None:
         super().__init__()
+        if not isinstance(reduction, str):
+            raise TypeError(f"{type(self).__name__}: reduction must be 'none', 'mean' or "
+                            f"'sum', got {type(reduction).__name__} {reduction!r}")
         if reduction not in ("none", "mean", "sum"):
-            raise ValueError(f"{reduction} is not a valid value for reduction")
+            raise ValueError(f"{type(self).__name__}: {reduction!r} is not a valid value for "
+                             "reduction ('none', 'mean' or 'sum')")
         self.reduction = reduction
 
 

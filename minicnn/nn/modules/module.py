@@ -7,19 +7,16 @@ same order as the same model written in PyTorch).
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 
 from minicnn import backend
 from minicnn.autograd.tensor import Tensor, zero_grads
+from minicnn.nn.modules import hooks
+from minicnn.nn.modules import state as _state
 from minicnn.nn.modules.parameter import Parameter
-
-
-class _IncompatibleKeys(NamedTuple):
-    missing_keys: list[str]
-    unexpected_keys: list[str]
 
 
 def _addindent(s: str, num_spaces: int) -> str:
@@ -50,20 +47,6 @@ def _parse_to(args: tuple, device: Any, dtype: Any) -> tuple[Any, Any]:
     return device, dtype
 
 
-def _as_array(value: Any) -> Any:
-    """A state_dict value as an array: a Tensor's array, a NumPy or device array as is,
-    anything else (a CPU torch tensor, a number, a list) through ``np.asarray``."""
-    if isinstance(value, Tensor):
-        return value.data
-    if type(value) is np.ndarray or backend.device_of(value) is not backend.CPU:
-        return value
-    return np.asarray(value)
-
-
-def _size(shape: tuple) -> str:
-    return f"torch.Size({list(shape)})"
-
-
 class Module:
     """Base class of every layer and model.
 
@@ -81,6 +64,8 @@ class Module:
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_non_persistent_buffers_set", set())
         object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_forward_hooks", OrderedDict())
+        object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(
@@ -88,7 +73,24 @@ class Module:
         )
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self._forward_hooks or self._forward_pre_hooks:
+            return hooks.call_with_hooks(self, args, kwargs)
         return self.forward(*args, **kwargs)
+
+    # ----------------------------------------------------------------- hooks
+    def register_forward_hook(self, hook: Callable[[Module, tuple, Any], Any], *,
+                              prepend: bool = False) -> hooks.RemovableHandle:
+        """Call ``hook(module, args, output)`` after every ``forward`` of this module (as
+        PyTorch); a hook that returns a value replaces the output. ``prepend`` puts it before
+        the hooks already registered. Returns a handle: ``handle.remove()`` unregisters it."""
+        return hooks.add_hook(self._forward_hooks, hook, prepend)
+
+    def register_forward_pre_hook(self, hook: Callable[[Module, tuple], Any], *,
+                                  prepend: bool = False) -> hooks.RemovableHandle:
+        """Call ``hook(module, args)`` before every ``forward`` of this module (as PyTorch);
+        a hook that returns a value replaces the positional arguments (a tuple, or one
+        value). Returns a handle: ``handle.remove()`` unregisters it."""
+        return hooks.add_hook(self._forward_pre_hooks, hook, prepend)
 
     # ----------------------------------------------------------------- registration
     def _check_name(self, name: Any, kind: str) -> None:
@@ -375,46 +377,18 @@ class Module:
             out[prefix + key] = t if keep_vars else t.detach()
         return out
 
-    def load_state_dict(self, state_dict: dict[str, Any], strict: bool = True) -> _IncompatibleKeys:
+    def load_state_dict(self, state_dict: Mapping[str, Any],
+                        strict: bool = True) -> _state.IncompatibleKeys:
         """Copy values (minicnn Tensors, NumPy arrays, or anything ``np.asarray`` accepts,
-        e.g. CPU torch tensors) into this module's parameters and buffers.
+        e.g. CPU torch tensors) into this module's parameters and buffers, in place.
 
-        Values are copied into the existing arrays, keeping their device and dtype. Every key
-        is checked first: missing and unexpected keys (when ``strict``) and shape mismatches
-        (always) are reported together in one RuntimeError, and then nothing is loaded.
-        Returns ``(missing_keys, unexpected_keys)``.
+        Values are copied into the existing arrays, keeping their device and dtype, and each
+        change increments the tensor's version. Everything is checked first: missing and
+        unexpected keys (when ``strict``), shape mismatches and unusable values (None, text,
+        non-integer values for an integer buffer) are reported together in one RuntimeError,
+        and then nothing is loaded. Returns ``(missing_keys, unexpected_keys)``.
         """
-        own = dict(self._state_items())
-        missing = [k for k in own if k not in state_dict]
-        unexpected = [k for k in state_dict if k not in own]
-        errors: list[str] = []
-        if strict:
-            if missing:
-                errors.append("Missing key(s) in state_dict: {}. ".format(
-                    ", ".join(f'"{k}"' for k in missing)))
-            if unexpected:
-                errors.append("Unexpected key(s) in state_dict: {}. ".format(
-                    ", ".join(f'"{k}"' for k in unexpected)))
-        sources = {}
-        for key, t in own.items():
-            if key not in state_dict:
-                continue
-            arr = _as_array(state_dict[key])
-            if tuple(arr.shape) != t.shape:
-                errors.append(
-                    f"size mismatch for {key}: copying a param with shape "
-                    f"{_size(tuple(arr.shape))} from checkpoint, the shape in current model "
-                    f"is {_size(t.shape)}."
-                )
-            sources[key] = arr
-        if errors:
-            raise RuntimeError("Error(s) in loading state_dict for {}:\n\t{}".format(
-                self._get_name(), "\n\t".join(errors)))
-        for key, arr in sources.items():
-            t = own[key]
-            arr = backend.to_device(arr, backend.device_of(t.data))
-            t.data[...] = arr.astype(t.dtype, copy=False)
-        return _IncompatibleKeys(missing, unexpected)
+        return _state.load_state_dict(self, state_dict, strict)
 
     # ----------------------------------------------------------------- printing
     def _get_name(self) -> str:

@@ -13,11 +13,12 @@ from typing import Any
 import numpy as np
 
 from minicnn import backend
-from minicnn.autograd.tensor import Tensor
+from minicnn.autograd.tensor import Tensor, increment_version
 from minicnn.nn import functional as F
 from minicnn.nn import init
 from minicnn.nn.modules.module import Module
 from minicnn.nn.modules.parameter import empty_parameter
+from minicnn.nn.modules.utils import check_bool, check_int, check_real
 
 
 class _BatchNorm(Module):
@@ -35,11 +36,14 @@ class _BatchNorm(Module):
                  affine: bool = True, track_running_stats: bool = True, device: Any = None,
                  dtype: Any = None, *, bias: bool = True) -> None:
         super().__init__()
-        self.num_features = num_features
-        self.eps = eps
-        self.momentum = momentum
-        self.affine = affine
-        self.track_running_stats = track_running_stats
+        name = type(self).__name__
+        self.num_features = check_int(num_features, "num_features", name, minimum=1)
+        self.eps = check_real(eps, "eps", name, low=0.0)
+        self.momentum = None if momentum is None else \
+            check_real(momentum, "momentum", name, 0.0, 1.0)
+        self.affine = check_bool(affine, "affine", name)
+        self.track_running_stats = check_bool(track_running_stats, "track_running_stats", name)
+        bias = check_bool(bias, "bias", name)
         if affine:
             self.weight = empty_parameter(num_features, device=device, dtype=dtype)
             if bias:
@@ -68,6 +72,7 @@ class _BatchNorm(Module):
             self.running_mean.data[...] = 0
             self.running_var.data[...] = 1
             self.num_batches_tracked.data[...] = 0
+            increment_version(self.running_mean, self.running_var, self.num_batches_tracked)
 
     def reset_parameters(self) -> None:
         """Reset the running statistics; weight = 1, bias = 0."""
@@ -77,29 +82,47 @@ class _BatchNorm(Module):
             if self.bias is not None:
                 init.zeros_(self.bias)
 
-    def _check_input_dim(self, x: Tensor) -> None:
+    def _check_input(self, x: Tensor) -> None:
+        """The input's type, rank and channels, checked before any state changes."""
+        name = type(self).__name__
+        if not isinstance(x, Tensor):
+            raise TypeError(f"{name}: expected a minicnn Tensor input, got {type(x).__name__}")
         if x.ndim not in self._expected_dims:
             expected = " or ".join(f"{d}D" for d in self._expected_dims)
-            raise ValueError(f"expected {expected} input (got {x.ndim}D input)")
+            raise ValueError(f"{name}: expected {expected} input (got {x.ndim}D input of "
+                             f"shape {x.shape})")
+        if x.shape[1] != self.num_features:
+            raise ValueError(f"{name}: expected input with {self.num_features} channels "
+                             f"(num_features) on axis 1, got input of shape {x.shape}")
+        if self.training and x.data.size // self.num_features <= 1:
+            raise ValueError(f"{name}: expected more than 1 value per channel when training, "
+                             f"got input of shape {x.shape}")
 
     def forward(self, x: Tensor) -> Tensor:
-        self._check_input_dim(x)
+        self._check_input(x)
         factor = 0.0 if self.momentum is None else self.momentum
-        if self.training and self.track_running_stats and self.num_batches_tracked is not None:
-            nbt = self.num_batches_tracked.data
-            nbt[...] = nbt + 1
-            if self.momentum is None:
-                factor = 1.0 / float(self.num_batches_tracked.item())
+        count = self.training and self.track_running_stats and \
+            self.num_batches_tracked is not None
+        if count and self.momentum is None:
+            factor = 1.0 / float(self.num_batches_tracked.item() + 1)
         bn_training = self.training or (self.running_mean is None and self.running_var is None)
         use_running = not self.training or self.track_running_stats
         # NOTE: (N, C, L) is normalised as (N, C, L, 1): the same statistics over N and L.
         x4 = x.unsqueeze(-1) if x.ndim == 3 else x
-        y = F.batch_norm(
-            x4,
-            self.running_mean if use_running else None,
-            self.running_var if use_running else None,
-            self.weight, self.bias, bn_training, factor, self.eps,
-        )
+        mean, var = (self.running_mean, self.running_var) if use_running else (None, None)
+        if not bn_training and mean is not None:
+            # NOTE: evaluation keeps the running statistics for backward; copies (C values)
+            # keep that backward right if a later training forward updates them in place.
+            mean, var = Tensor(mean.data.copy()), Tensor(var.data.copy())
+        y = F.batch_norm(x4, mean, var, self.weight, self.bias, bn_training, factor, self.eps)
+        # NOTE: counted after batch_norm succeeded, so that a failing batch changes nothing;
+        # batch_norm updated the running statistics in place (untracked in ops): recorded here.
+        if bn_training and use_running and self.running_mean is not None:
+            increment_version(self.running_mean, self.running_var)
+        if count:
+            nbt = self.num_batches_tracked.data
+            nbt[...] = nbt + 1
+            increment_version(self.num_batches_tracked)
         return y.squeeze(-1) if x.ndim == 3 else y
 
     def extra_repr(self) -> str:

@@ -13,18 +13,21 @@ class Parameter(Tensor):
     """A leaf Tensor that is a learnable weight of a Module (``requires_grad=True`` by default).
 
     Assigning a Parameter to a Module attribute (``self.weight = Parameter(...)``) registers it
-    in the module's ``parameters()``. ``Parameter(t)`` shares ``t``'s array, as in PyTorch.
-    Ops on a Parameter return plain Tensors.
+    in the module's ``parameters()``. ``Parameter(t)`` shares ``t``'s array and its version
+    counter, as in PyTorch. Ops on a Parameter return plain Tensors.
     """
 
     __slots__ = ()
 
     def __init__(self, data: Tensor | Any = None, requires_grad: bool = True) -> None:
+        source = data if isinstance(data, Tensor) else None
         if data is None:
             data = np.empty(0, dtype=DEFAULT_DTYPE)
-        elif isinstance(data, Tensor):
-            data = data.data
+        elif source is not None:
+            data = source.data
         super().__init__(data, requires_grad=requires_grad)
+        if source is not None:
+            self._vc = source._vc
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
