@@ -82,3 +82,11 @@ def implementation(a: Any, min_size: int = 0) -> str:
     if is_cuda_array(a):
         return "cuda"
     return "reference"
+
+
+CUDA_THREADS = 256  # threads per block of every numba.cuda kernel launch
+
+
+def cuda_grid(size: int) -> tuple[int, int]:
+    """``(blocks, threads)`` of a 1-D launch with one thread per element of ``size``."""
+    return (size + CUDA_THREADS - 1) // CUDA_THREADS, CUDA_THREADS
