@@ -44,7 +44,7 @@ TASK_ELEMENTS = 1 << 17  # output elements per task of the standalone im2col / c
 # ----------------------------------------------------------------------------------------
 
 # NOTE: every inner loop runs over a 1-D view from index 0: with an index of unknown sign
-# Numba adds a wraparound test to each access, which stops LLVM from vectorising (10x).
+# Numba adds a wraparound test to each access, which stops LLVM from vectorising.
 # NOTE: one kernel per direction serves both layouts. With stride 1 and RW == Wp ("wide"
 # rows) the rows of one sample and tap are ONE contiguous run of the padded input (the junk
 # columns OW <= j < Wp read the next row's first values), copied in one loop; otherwise each

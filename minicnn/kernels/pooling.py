@@ -101,10 +101,10 @@ def _maxpool_planes(x, y, argmax, p0, p1, KH, KW, SH, SW, PH, PW):  # pragma: no
     fast = KH == 2 and KW == 2 and SH == 2 and SW == 2 and PH == 0 and PW == 0
     for p in range(p0, p1):
         if fast:
-            # NOTE: the common 2x2 window without data-dependent branches (a mispredicted
-            # branch per element made it 4x slower): the maximum first, then the first element
-            # (in row-major window order) equal to it, which is the strict-> rule's pick. A
-            # plane holding a NaN (or both infinities) is redone by the general rule below.
+            # NOTE: the common 2x2 window without data-dependent branches (they mispredict):
+            # the maximum first, then the first element (in row-major window order) equal to
+            # it, which is the strict-> rule's pick. A plane holding a NaN (or both
+            # infinities) is redone by the general rule below.
             anynan = False
             for oh in range(OH):
                 h = 2 * oh
