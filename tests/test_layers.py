@@ -136,6 +136,29 @@ def test_no_import_cycle_between_packages() -> None:
     assert not cycles(graph), f"import cycles between packages: {cycles(graph)}"
 
 
+# NOTE: private names of autograd/tensor.py used by ops and creation, until tensor.py names
+# them publicly (its owner's change); this list must shrink, never grow.
+KNOWN_PRIVATE_IMPORTS = {("minicnn.creation", "minicnn.autograd.tensor", "_infer_array"),
+                         ("minicnn.ops.broadcast", "minicnn.autograd.tensor", "_infer_array"),
+                         ("minicnn.ops.shape", "minicnn.autograd.tensor", "_index_key")}
+
+
+def private_imports(module: str) -> set[tuple[str, str, str]]:
+    """``(module, source, name)`` for each ``from source import _name`` in ``module``."""
+    path = MODULES[module]
+    return {(module, node.module, alias.name)
+            for node in ast.walk(ast.parse(path.read_text(), str(path)))
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("minicnn")
+            for alias in node.names
+            if alias.name.startswith("_") and not alias.name.startswith("__")}
+
+
+def test_no_private_name_is_imported_across_files() -> None:
+    found = set().union(*(private_imports(m) for m in MODULES))
+    assert found - KNOWN_PRIVATE_IMPORTS == set(), "private names imported across files"
+    assert KNOWN_PRIVATE_IMPORTS - found == set(), "fixed: remove it from the known list"
+
+
 def test_the_checks_can_fail() -> None:
     """The reader sees an upward import and a cycle when there is one."""
     assert layer("minicnn.kernels.conv") < layer("minicnn.ops.conv")
