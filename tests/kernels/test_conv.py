@@ -77,6 +77,27 @@ def test_numba_matches_reference(case: tuple) -> None:
     np.testing.assert_allclose(gW, gW_ref, rtol=1e-12, atol=1e-11)
 
 
+@pytest.mark.parametrize("chunk", CHUNKS, ids=[f"{k}-{n}" for k, n in CHUNKS])
+@pytest.mark.parametrize("stride, dilation", [((1, 1), (1, 1)), ((1, 1), (2, 1)),
+                                              ((2, 1), (1, 1)), ((2, 3), (1, 2))],
+                         ids=["wide", "wide-dilated", "rows", "rows-dilated"])
+def test_every_chunk_layout(chunk: tuple, stride: tuple, dilation: tuple) -> None:
+    """Each layout at each chunking, on a batch of 5 samples of 7 (odd) output rows."""
+    rng = np.random.default_rng(3)
+    x, W, b = rng.standard_normal((5, 3, 13, 9)), rng.standard_normal((4, 3, 3, 2)), \
+        rng.standard_normal(4)
+    geometry = (stride, (1, 1), dilation)
+    y_ref = conv.conv2d_forward_reference(x, W, b, *geometry)
+    gy = rng.standard_normal(y_ref.shape)
+    gx_ref, gW_ref = conv.conv2d_backward_reference(x, W, gy, *geometry, x.shape, W.shape)
+    with chunked(x.shape, W.shape, *geometry, chunk):
+        y = conv_cpu.conv2d_forward(x, W, b, *geometry)
+        gx, gW = conv_cpu.conv2d_backward(x, W, gy, *geometry, x.shape, W.shape)
+    np.testing.assert_allclose(y, y_ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(gx, gx_ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(gW, gW_ref, rtol=1e-12, atol=1e-11)
+
+
 @settings(max_examples=25, deadline=None)
 @given(cases())
 def test_reference_matches_torch(case: tuple) -> None:
