@@ -172,10 +172,19 @@ def nchw_to_rows(gy, out, r0, r1, RW):  # pragma: no cover (jitted)
 # Padding, and the plan: which output rows form a chunk, and which chunks a task
 # ----------------------------------------------------------------------------------------
 
+def _unpadded(shape: tuple, PH: int, PW: int, width: int) -> bool:
+    """True when flat padded samples of ``width`` values are the samples themselves."""
+    _, C, H, W = shape
+    return PH == PW == 0 and width == C * H * W
+
+
 def padded_samples(x: np.ndarray, n0: int, n1: int, PH: int, PW: int,
                    width: int) -> np.ndarray:
-    """Samples ``[n0, n1)`` of ``x`` (N, C, H, W) zero-padded, each flat: (n1 - n0, width),
-    ``width >= C*(H + 2*PH)*(W + 2*PW)`` (the rest is zero slack)."""
+    """Samples ``[n0, n1)`` of contiguous ``x`` (N, C, H, W) zero-padded, each flat:
+    (n1 - n0, width), ``width >= C*(H + 2*PH)*(W + 2*PW)`` (the rest is zero slack). A view
+    of ``x`` when there is nothing to add."""
+    if _unpadded(x.shape, PH, PW, width):
+        return x[n0:n1].reshape(n1 - n0, width)
     _, C, H, W = x.shape
     Hp, Wp = H + 2 * PH, W + 2 * PW
     xpad = memory.zeros((n1 - n0, width), x.dtype)
@@ -184,8 +193,22 @@ def padded_samples(x: np.ndarray, n0: int, n1: int, PH: int, PW: int,
     return xpad
 
 
+def gradient_samples(gx: np.ndarray, n0: int, n1: int, PH: int, PW: int,
+                     width: int) -> np.ndarray:
+    """A zeroed (n1 - n0, width) buffer for ``col2im_rows`` to add the gradient of samples
+    ``[n0, n1)`` into, padded as ``padded_samples``; a view of contiguous ``gx`` when there is
+    nothing to pad (``crop_samples`` then has nothing to do)."""
+    if _unpadded(gx.shape, PH, PW, width):
+        view = gx[n0:n1].reshape(n1 - n0, width)
+        view.fill(0)
+        return view
+    return memory.zeros((n1 - n0, width), gx.dtype)
+
+
 def crop_samples(gxpad: np.ndarray, gx: np.ndarray, n0: int, PH: int, PW: int) -> None:
-    """``gx[n0:n0 + len(gxpad)]`` <- the image part of the flat padded samples ``gxpad``."""
+    """``gx[n0:n0 + len(gxpad)]`` <- the image part of ``gradient_samples``' buffer."""
+    if _unpadded(gx.shape, PH, PW, gxpad.shape[1]):
+        return
     S = gxpad.shape[0]
     _, C, H, W = gx.shape
     Hp, Wp = H + 2 * PH, W + 2 * PW
@@ -225,9 +248,10 @@ class _Layout:
                                      self.PH, self.PW, self.DH, self.DW)
         self.CKK = self.C * self.KH * self.KW
         self.Hp, self.Wp = self.H + 2 * self.PH, self.W + 2 * self.PW
-        self.RW = self.Wp if self.SH == 1 and self.SW == 1 else self.OW
+        wide = self.SH == 1 and self.SW == 1
+        self.RW = self.Wp if wide else self.OW
         # NOTE: wide rows' junk columns read up to (KW-1)*DW past a sample's planes.
-        self.sample = self.C * self.Hp * self.Wp + (self.KW - 1) * self.DW
+        self.sample = self.C * self.Hp * self.Wp + ((self.KW - 1) * self.DW if wide else 0)
         self.tasks = plan(self.N, self.OH, self.RW, self.CKK + self.OC, itemsize)
 
     def samples(self, t: int) -> tuple[int, int]:
@@ -301,7 +325,7 @@ def conv2d_backward(x: np.ndarray | None, W: np.ndarray | None, gy: np.ndarray, 
         gyc = memory.empty((g.OC, g.width(t)), dtype)  # (OC, rows*RW), junk columns 0
         part = np.empty((g.OC, g.CKK), dtype) if need_W else None
         xpad = g.padded(x, n0, n1) if need_W else None
-        gxpad = memory.zeros((n1 - n0, g.sample), dtype) if need_x else None
+        gxpad = gradient_samples(gx, n0, n1, g.PH, g.PW, g.sample) if need_x else None
         for k, (r0, r1) in enumerate(g.tasks[t]):
             cols = (r1 - r0) * g.RW
             nchw_to_rows(gy, gyc, r0, r1, g.RW)
@@ -365,7 +389,7 @@ def col2im(col: np.ndarray, H: int, W: int, SH: int, SW: int, PH: int, PW: int,
 
     def task(t: int) -> None:
         n0, n1 = tasks[t]
-        gxpad = memory.zeros((n1 - n0, C * Hp * Wp), col.dtype)
+        gxpad = gradient_samples(gx, n0, n1, PH, PW, C * Hp * Wp)
         for n in range(n0, n1):
             col2im_rows(rows[n], gxpad, n0, n * OH, (n + 1) * OH, OH, OW, OW, Hp, Wp, KH, KW,
                         SH, SW, DH, DW)

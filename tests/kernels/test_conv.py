@@ -81,12 +81,15 @@ def test_numba_matches_reference(case: tuple) -> None:
 @pytest.mark.parametrize("stride, dilation", [((1, 1), (1, 1)), ((1, 1), (2, 1)),
                                               ((2, 1), (1, 1)), ((2, 3), (1, 2))],
                          ids=["wide", "wide-dilated", "rows", "rows-dilated"])
-def test_every_chunk_layout(chunk: tuple, stride: tuple, dilation: tuple) -> None:
-    """Each layout at each chunking, on a batch of 5 samples of 7 (odd) output rows."""
+@pytest.mark.parametrize("padding", [(1, 1), (0, 0)], ids=["padded", "unpadded"])
+def test_every_chunk_layout(chunk: tuple, stride: tuple, dilation: tuple, padding: tuple
+                            ) -> None:
+    """Each layout at each chunking, on a batch of 5 samples of odd heights; without padding
+    (and slack) the kernels read and write the samples in place."""
     rng = np.random.default_rng(3)
     x, W, b = rng.standard_normal((5, 3, 13, 9)), rng.standard_normal((4, 3, 3, 2)), \
         rng.standard_normal(4)
-    geometry = (stride, (1, 1), dilation)
+    geometry = (stride, padding, dilation)
     y_ref = conv.conv2d_forward_reference(x, W, b, *geometry)
     gy = rng.standard_normal(y_ref.shape)
     gx_ref, gW_ref = conv.conv2d_backward_reference(x, W, gy, *geometry, x.shape, W.shape)
