@@ -2,9 +2,8 @@
 
 A new large NumPy array is new memory from the operating system: glibc maps anything above
 its mmap threshold (at most 32 MiB, and every block in a worker thread's arena) afresh and
-unmaps it on free, so each 4 KiB page of it faults on first touch and the kernel zeroes it.
-Measured on the benchmark machine (benchmarks/README.md), a CNN2 step spent about 17 ms of
-system time in about 4,000 page faults, the crack CNN's about 90 ms.
+unmaps it on free, so each 4 KiB page of it faults on first touch and the kernel zeroes it,
+every training step again (measurements in benchmarks/README.md).
 
 ``empty(shape, dtype)`` hands out arrays backed by cached blocks ("slabs") instead. A slab is
 free again once no array uses it: every view of a slab holds a reference to the slab itself

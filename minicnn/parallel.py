@@ -4,8 +4,7 @@ Why not let every library run its own threads? On a machine with few cores, Open
 threads, Numba's OpenMP threads and PyTorch's OpenMP threads each spin on the cores while
 they wait for work; three such pools in one process (or a neighbour's process on a shared
 machine) oversubscribe the cores, and a threaded GEMM whose second thread is descheduled
-waits for it. Measured on 2 shared cores (benchmarks/README.md): a CNN2 training step took
-several times longer with OpenBLAS and Numba at 2 threads each than with both at 1.
+waits for it (the thread study in benchmarks/README.md).
 
 So minicnn parallelises on its own terms:
 

@@ -36,339 +36,27 @@ and move host data explicitly, so here those raise.
 from __future__ import annotations
 
 import contextlib
-import operator
 import types
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from standin_array import (
+    IMPLICIT_CONVERSION,
+    TRANSFERS,
+    StandinArray,
+    TransferLog,
+    index_key,
+    to_device,
+    to_host,
+    unwrap,
+    wrap,
+)
 
 from minicnn import backend
 
-# CuPy's message, word for word (cupy/_core/core.pyx, ndarray.__array__).
-IMPLICIT_CONVERSION = ("Implicit conversion to a NumPy array is not allowed. "
-                       "Please use `.get()` to construct a NumPy array explicitly.")
-
-
-# ------------------------------------------------------------------------------------------
-# Transfer counting
-# ------------------------------------------------------------------------------------------
-
-@dataclass
-class TransferLog:
-    """Every host<->device transfer as ``(direction, what, shape)``, direction 'h2d' or 'd2h'."""
-
-    events: list[tuple[str, str, tuple]] = field(default_factory=list)
-
-    def record(self, direction: str, what: str, shape: tuple = ()) -> None:
-        self.events.append((direction, what, tuple(shape)))
-
-    @property
-    def h2d(self) -> int:
-        return sum(1 for d, _, _ in self.events if d == "h2d")
-
-    @property
-    def d2h(self) -> int:
-        return sum(1 for d, _, _ in self.events if d == "d2h")
-
-    @property
-    def total(self) -> int:
-        return len(self.events)
-
-    def count(self, what: str) -> int:
-        return sum(1 for _, w, _ in self.events if w == what)
-
-    def clear(self) -> None:
-        self.events.clear()
-
-    @contextlib.contextmanager
-    def counting(self) -> Iterator[TransferLog]:
-        """A fresh log of the transfers made inside the ``with`` block."""
-        saved = list(self.events)
-        self.events.clear()
-        inner = TransferLog()
-        try:
-            yield inner
-        finally:
-            inner.events.extend(self.events)
-            self.events[:] = saved + self.events
-
-    def __str__(self) -> str:
-        return "\n".join(f"{d} {w} {s}" for d, w, s in self.events) or "(no transfers)"
-
-
-TRANSFERS = TransferLog()
-
-
-# ------------------------------------------------------------------------------------------
-# Wrapping and unwrapping
-# ------------------------------------------------------------------------------------------
-
-_SCALARS = (bool, int, float, complex, np.generic)
-
-
-def _unsupported(value: Any) -> TypeError:
-    return TypeError(f"Unsupported type {type(value)}: a host numpy.ndarray mixed with a "
-                     "device array (move it with backend.to_device first)")
-
-
-def _wrap(value: Any) -> Any:
-    """NumPy results as device arrays (NumPy scalars as 0-d arrays, as CuPy returns them)."""
-    if type(value) is np.ndarray:
-        return StandinArray(value)
-    if isinstance(value, np.generic):
-        return StandinArray(np.asarray(value))
-    if isinstance(value, tuple):
-        return tuple(_wrap(v) for v in value)
-    if isinstance(value, list):
-        return [_wrap(v) for v in value]
-    return value
-
-
-def _unwrap(value: Any) -> Any:
-    """Arguments for NumPy: stand-in arrays to their memory; a host ndarray is refused."""
-    if isinstance(value, StandinArray):
-        return value._a
-    if isinstance(value, np.ndarray):
-        raise _unsupported(value)
-    if isinstance(value, (tuple, list)):
-        return type(value)(_unwrap(v) for v in value)
-    return value
-
-
-def _operand(value: Any) -> Any:
-    """The other operand of an operator: a stand-in's memory, a scalar, or NotImplemented."""
-    if isinstance(value, StandinArray):
-        return value._a
-    if isinstance(value, np.ndarray):
-        raise _unsupported(value)
-    if isinstance(value, _SCALARS):
-        return value
-    return NotImplemented  # e.g. a minicnn Tensor: its reflected operator takes over
-
-
-def _index(key: Any) -> Any:
-    """An indexing key for NumPy; host index arrays and lists are copied up (as CuPy does)."""
-    if isinstance(key, tuple):
-        return tuple(_index(k) for k in key)
-    if isinstance(key, StandinArray):
-        return key._a
-    if isinstance(key, (np.ndarray, list)):
-        arr = np.asarray(key)
-        TRANSFERS.record("h2d", "index", arr.shape)
-        return arr
-    return key
-
-
-def _has_mask(key: Any) -> bool:
-    keys = key if isinstance(key, tuple) else (key,)
-    return any(isinstance(k, np.ndarray) and k.dtype == np.bool_ for k in keys)
-
-
-# ------------------------------------------------------------------------------------------
-# The array
-# ------------------------------------------------------------------------------------------
-
-class StandinArray:
-    """A device array of the stand-in: NumPy memory behind CuPy's rules (see the module doc).
-
-    Made only by the stand-in's array module and ``to_device``; ``StandinArray(a)`` wraps the
-    NumPy array ``a`` without copying and without counting (for the stand-in's own use).
-    """
-
-    __slots__ = ("__weakref__", "_a")  # CuPy arrays take weak references too
-    __array_ufunc__ = None  # np.exp(x), np.add(x, y) raise; NumPy scalars defer to our operators
-    __hash__ = None  # type: ignore[assignment]
-
-    def __init__(self, a: np.ndarray) -> None:
-        self._a = a
-
-    # ---------------------------------------------------------------- refusals
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        raise TypeError(IMPLICIT_CONVERSION)
-
-    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
-        raise TypeError(f"numpy.{func.__name__} called on a device array: use the array "
-                        f"module of the data (backend.get_array_module). {IMPLICIT_CONVERSION}")
-
-    # ---------------------------------------------------------------- properties
-    shape = property(lambda self: self._a.shape)
-    dtype = property(lambda self: self._a.dtype)
-    ndim = property(lambda self: self._a.ndim)
-    size = property(lambda self: self._a.size)
-    itemsize = property(lambda self: self._a.itemsize)
-    nbytes = property(lambda self: self._a.nbytes)
-    strides = property(lambda self: self._a.strides)
-    flags = property(lambda self: self._a.flags)
-    T = property(lambda self: StandinArray(self._a.T))
-    real = property(lambda self: _wrap(self._a.real))
-    imag = property(lambda self: _wrap(self._a.imag))
-
-    @property
-    def base(self) -> Any:
-        base = self._a.base
-        return None if base is None else _wrap(base) if isinstance(base, np.ndarray) else base
-
-    @property
-    def device(self) -> str:
-        return "standin:0"
-
-    # ---------------------------------------------------------------- explicit transfers
-    def get(self) -> np.ndarray:
-        """A host copy (CuPy's ``ndarray.get``): one device-to-host transfer."""
-        TRANSFERS.record("d2h", "get", self.shape)
-        return self._a.copy()
-
-    def item(self) -> Any:
-        TRANSFERS.record("d2h", "item", self.shape)
-        return self._a.item()
-
-    def tolist(self) -> Any:
-        TRANSFERS.record("d2h", "tolist", self.shape)
-        return self._a.tolist()
-
-    def _scalar(self, convert: Any) -> Any:
-        TRANSFERS.record("d2h", convert.__name__, self.shape)
-        return convert(self._a)  # NumPy's TypeError for more than one element
-
-    def __float__(self) -> float:
-        return self._scalar(float)
-
-    def __int__(self) -> int:
-        return self._scalar(int)
-
-    def __complex__(self) -> complex:
-        return self._scalar(complex)
-
-    def __bool__(self) -> bool:
-        if self.size > 1:
-            raise ValueError("The truth value of an array with more than one element is "
-                             "ambiguous. Use a.any() or a.all()")
-        return self._scalar(bool)
-
-    def __repr__(self) -> str:
-        TRANSFERS.record("d2h", "repr", self.shape)
-        return "standin:" + repr(self._a)
-
-    def __str__(self) -> str:
-        TRANSFERS.record("d2h", "str", self.shape)
-        return str(self._a)
-
-    def __format__(self, spec: str) -> str:
-        TRANSFERS.record("d2h", "format", self.shape)
-        return format(self._a, spec)
-
-    def __reduce__(self) -> Any:  # pickling goes through the host, as CuPy's
-        return (_to_device, (self.get(),))
-
-    def __copy__(self) -> StandinArray:
-        return StandinArray(self._a.copy())
-
-    def __deepcopy__(self, memo: Any) -> StandinArray:
-        return StandinArray(self._a.copy())
-
-    # ---------------------------------------------------------------- containers
-    def __len__(self) -> int:
-        if self.ndim == 0:
-            raise TypeError("len() of unsized object")
-        return len(self._a)
-
-    def __iter__(self) -> Iterator[StandinArray]:
-        if self.ndim == 0:
-            raise TypeError("iteration over a 0-d array")
-        return (self[i] for i in range(len(self)))
-
-    def __getitem__(self, key: Any) -> Any:
-        key = _index(key)
-        if _has_mask(key):
-            TRANSFERS.record("d2h", "mask", ())  # CuPy reads the count of True back
-        return _wrap(self._a[key])
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        key = _index(key)
-        if isinstance(value, StandinArray):
-            value = value._a
-        elif isinstance(value, np.ndarray) and value.ndim > 0:
-            raise TypeError("assigning a host numpy.ndarray into a device array is an implicit "
-                            "host-to-device copy (CuPy: 'non-scalar numpy.ndarray cannot be "
-                            "used for fill'): move it with backend.to_device first")
-        elif isinstance(value, (list, tuple)):
-            value = np.asarray(value)
-            TRANSFERS.record("h2d", "setitem", value.shape)
-        if _has_mask(key):
-            TRANSFERS.record("d2h", "mask", ())
-        self._a[key] = value
-
-
-def _binary(name: str, reflected: bool = False) -> Any:
-    fn = getattr(operator, name + "_" if name in ("and", "or") else name)
-
-    def op(self: StandinArray, other: Any) -> Any:
-        other = _operand(other)
-        if other is NotImplemented:
-            return NotImplemented
-        return _wrap(fn(other, self._a) if reflected else fn(self._a, other))
-
-    op.__name__ = f"__r{name}__" if reflected else f"__{name}__"
-    return op
-
-
-def _inplace(name: str) -> Any:
-    fn = getattr(operator, f"i{name}")
-
-    def op(self: StandinArray, other: Any) -> Any:
-        other = _operand(other)
-        if other is NotImplemented:
-            return NotImplemented
-        fn(self._a, other)  # in place on the same memory
-        return self
-
-    op.__name__ = f"__i{name}__"
-    return op
-
-
-def _unary(name: str) -> Any:
-    fn = getattr(operator, name)
-    return lambda self: StandinArray(fn(self._a))
-
-
-for _name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul", "and", "or",
-              "xor", "lshift", "rshift"):
-    setattr(StandinArray, f"__{_name}__", _binary(_name))
-    setattr(StandinArray, f"__r{_name}__", _binary(_name, reflected=True))
-    setattr(StandinArray, f"__i{_name}__", _inplace(_name))
-for _name in ("eq", "ne", "lt", "le", "gt", "ge"):
-    setattr(StandinArray, f"__{_name}__", _binary(_name))
-for _name in ("neg", "pos", "abs", "invert"):
-    setattr(StandinArray, f"__{_name}__", _unary(_name))
-
-
-def _method(name: str) -> Any:
-    def method(self: StandinArray, *args: Any, **kwargs: Any) -> Any:
-        out = kwargs.get("out")
-        result = getattr(self._a, name)(*_unwrap(args),
-                                        **{k: _unwrap(v) for k, v in kwargs.items()})
-        return out if isinstance(out, StandinArray) else _wrap(result)
-
-    method.__name__ = name
-    return method
-
-
-# The ndarray methods the engine may use; all exist on cupy.ndarray too.
-for _name in ("all", "any", "argmax", "argmin", "argsort", "astype", "clip", "copy", "cumsum",
-              "diagonal", "dot", "fill", "flatten", "max", "mean", "min", "prod", "ravel",
-              "repeat", "reshape", "round", "sort", "squeeze", "std", "sum", "swapaxes", "take",
-              "trace", "transpose", "var", "view"):
-    setattr(StandinArray, _name, _method(_name))
-
-
-def _nonzero(self: StandinArray) -> tuple:
-    TRANSFERS.record("d2h", "nonzero", ())  # CuPy reads the count back to size the result
-    return _wrap(self._a.nonzero())
-
-
-StandinArray.nonzero = _nonzero  # type: ignore[attr-defined]
+__all__ = ["DEVICE", "IMPLICIT_CONVERSION", "TRANSFERS", "StandinArray", "TransferLog",
+           "registered", "xp"]
 
 
 # ------------------------------------------------------------------------------------------
@@ -378,8 +66,8 @@ StandinArray.nonzero = _nonzero  # type: ignore[attr-defined]
 def _function(fn: Any, name: str) -> Any:
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         out = kwargs.get("out")
-        result = fn(*_unwrap(args), **{k: _unwrap(v) for k, v in kwargs.items()})
-        return out if isinstance(out, StandinArray) else _wrap(result)
+        result = fn(*unwrap(args), **{k: unwrap(v) for k, v in kwargs.items()})
+        return out if isinstance(out, StandinArray) else wrap(result)
 
     wrapped.__name__ = name
     wrapped.__qualname__ = f"standin_xp.{name}"
@@ -398,12 +86,12 @@ class _Ufunc:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         out = kwargs.get("out")
-        result = self._ufunc(*_unwrap(args), **{k: _unwrap(v) for k, v in kwargs.items()})
-        return out if isinstance(out, StandinArray) else _wrap(result)
+        result = self._ufunc(*unwrap(args), **{k: unwrap(v) for k, v in kwargs.items()})
+        return out if isinstance(out, StandinArray) else wrap(result)
 
     def at(self, a: StandinArray, indices: Any, b: Any = None) -> None:
         """Unbuffered in-place ``a[indices] op= b`` (CuPy: ``cupy.add.at``)."""
-        args = (_unwrap(a), _index(indices)) + (() if b is None else (_unwrap(b),))
+        args = (unwrap(a), index_key(indices)) + (() if b is None else (unwrap(b),))
         self._ufunc.at(*args)
 
     def __repr__(self) -> str:
@@ -501,28 +189,15 @@ xp = _make_module()
 # The device
 # ------------------------------------------------------------------------------------------
 
-def _to_device(host: np.ndarray) -> StandinArray:
-    """Host to device: a copy (device memory never aliases host memory), counted."""
-    host = np.asarray(host)
-    TRANSFERS.record("h2d", "to_device", host.shape)
-    return StandinArray(np.array(host, copy=True))
-
-
-def _to_host(array: StandinArray) -> np.ndarray:
-    """Device to host: a copy, counted."""
-    TRANSFERS.record("d2h", "to_host", array.shape)
-    return array._a.copy()
-
-
-DEVICE = backend.Device("cuda", StandinArray, xp, _to_device, _to_host)
+DEVICE = backend.Device("cuda", StandinArray, xp, to_device, to_host)
 
 
 @contextlib.contextmanager
 def registered(name: str = "cuda") -> Iterator[backend.Device]:
     """The stand-in registered as device ``name`` inside the block (the previous device, e.g.
     real CuPy, restored after); the transfer log starts empty."""
-    device = DEVICE if name == "cuda" else backend.Device(name, StandinArray, xp, _to_device,
-                                                          _to_host)
+    device = DEVICE if name == "cuda" else backend.Device(name, StandinArray, xp, to_device,
+                                                          to_host)
     previous = backend.register_device(device)
     TRANSFERS.clear()
     try:

@@ -13,6 +13,16 @@ A family's entry point asks ``implementation(x)`` which one to run. ``use("refer
 force the reference everywhere, so that a learner can step through every op in plain NumPy;
 ``use("fast")`` (the default) lets each family pick its fast kernel. In the spirit of
 Chainer's ``chainer.using_config('use_cudnn', 'never')``.
+
+The families (each module's docstring gives its rule; a family without a ``cuda`` kernel runs
+its reference on CuPy arrays):
+
+- ``conv``: im2col, col2im, conv2d forward/backward (Numba in ``conv_cpu``, CUDA in
+  ``conv_cuda``);
+- ``pooling``: max pooling (Numba here, CUDA in ``pooling_cuda``), average pooling;
+- ``normalization``: batch-norm statistics, normalisation and gradients;
+- ``elementwise``: ReLU; ``optim``: SGD and Adam updates; ``linalg``: 2-D matrix products;
+- ``geometry``: the shape arithmetic of window sweeps, shared by all of them.
 """
 from __future__ import annotations
 
@@ -82,3 +92,11 @@ def implementation(a: Any, min_size: int = 0) -> str:
     if is_cuda_array(a):
         return "cuda"
     return "reference"
+
+
+CUDA_THREADS = 256  # threads per block of every numba.cuda kernel launch
+
+
+def cuda_grid(size: int) -> tuple[int, int]:
+    """``(blocks, threads)`` of a 1-D launch with one thread per element of ``size``."""
+    return (size + CUDA_THREADS - 1) // CUDA_THREADS, CUDA_THREADS

@@ -1,23 +1,84 @@
-"""Fused optimiser updates on the CPU: one pass over a parameter and its state.
+"""Optimiser updates, in place on a parameter array and its state: SGD's and Adam's step.
 
-Plain SGD's ``p -= lr * g`` is two passes and a temporary in NumPy, one here.
+The rules (PyTorch's, as ``minicnn.optim`` documents them), for a parameter ``p``, its
+gradient ``g`` (after weight decay, momentum, ``maximize``, which the optimisers apply) and
+step ``t``:
 
-NumPy's Adam makes about fifteen passes over each parameter per step (every ``m - g``,
-``w * ...``, ``sqrt``, ``/`` is a pass and a temporary); for the crack CNN's 6.4 M-weight
-dense layer that is most of the optimiser's time. The kernel below does the same arithmetic,
-operation for operation and in the parameter's dtype (the scalars are cast to it first, as
-NumPy does with Python numbers), so its result is bit-for-bit NumPy's, in one pass, split
-into flat ranges for minicnn's thread pool.
+    SGD:   p = p - lr * g
+    Adam:  m = lerp(m, g, 1 - beta1);  v = beta2 * v + (1 - beta2) * g^2
+           v_max = max(v_max, v)                           (amsgrad; v_max then replaces v)
+           p = p + (-lr / (1 - beta1^t) * m) / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+
+NOTE: eps is added after the bias correction of sqrt(v), as PyTorch (DeZero adds it before).
+
+Implementations: ``*_reference`` (array-module code, the oracle) and ``*_numba``: the same
+arithmetic, operation for operation and in the parameter's dtype (the scalars cast to it
+first, as NumPy does with Python numbers), so the result is bit-for-bit the reference's, in
+one pass over memory instead of one per operator (Adam's reference makes about fifteen), in
+flat ranges for minicnn's thread pool. Below ``MIN_SIZE`` elements, for amsgrad and for
+non-contiguous or mixed-dtype arrays the reference runs; CuPy arrays take it too.
 """
 from __future__ import annotations
+
+from typing import Any
 
 import numba
 import numpy as np
 
+from minicnn.backend import get_array_module
+from minicnn.kernels import implementation
 from minicnn.parallel import chunks, parallel_for
 
-PARALLEL_MIN = 1 << 15
+MIN_SIZE = 1 << 15
 TASK_ELEMENTS = 1 << 18
+
+
+# ----------------------------------------------------------------------------------------
+# Reference (any xp)
+# ----------------------------------------------------------------------------------------
+
+def sgd_update_reference(p: Any, g: Any, lr: float) -> None:
+    """``p -= lr * g`` in place."""
+    p -= lr * g
+
+
+def lerp_(m: Any, g: Any, w: float) -> None:
+    """``m <- m + w * (g - m)`` in place, evaluated as PyTorch's ``lerp_`` does (from the
+    nearer end: ``g - (g - m) * (1 - w)`` when ``|w| >= 0.5``)."""
+    if abs(w) < 0.5:
+        m += w * (g - m)
+    else:
+        m[...] = g - (g - m) * (1 - w)
+
+
+def adam_update_reference(p: Any, g: Any, m: Any, v: Any, beta1: float, beta2: float,
+                          lr: float, eps: float, step: float, v_max: Any = None) -> None:
+    """One Adam step in place on ``p``, ``m``, ``v`` (and ``v_max`` for amsgrad)."""
+    xp = get_array_module(p)
+    lerp_(m, g, 1 - beta1)
+    v *= beta2
+    v += (1 - beta2) * g * g
+    bias_correction1 = 1 - beta1**step
+    bias_correction2_sqrt = (1 - beta2**step) ** 0.5
+    step_size = lr / bias_correction1
+    if v_max is not None:
+        xp.maximum(v_max, v, out=v_max)
+        denom = xp.sqrt(v_max) / bias_correction2_sqrt
+    else:
+        denom = xp.sqrt(v) / bias_correction2_sqrt
+    denom += eps
+    p += (-step_size * m) / denom
+
+
+# ----------------------------------------------------------------------------------------
+# CPU (Numba)
+# ----------------------------------------------------------------------------------------
+
+@numba.njit(nogil=True, cache=True)
+def _sgd(p, g, i0, i1, lr):  # pragma: no cover (jitted)
+    ps, gs = p[i0:i1], g[i0:i1]
+    for i in range(ps.size):
+        ps[i] = ps[i] - lr * gs[i]
 
 
 @numba.njit(nogil=True, cache=True)
@@ -39,34 +100,53 @@ def _adam(p, g, m, v, i0, i1, w1, one_minus_w1, lerp_small, beta2, c2, bc2_sqrt,
         ps[i] = ps[i] + (neg_step * mi) / denom
 
 
-def adam_update(p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, beta1: float,
-                beta2: float, lr: float, eps: float, step: float) -> None:
-    """One Adam step in place on contiguous ``p``, ``m``, ``v`` (``g`` the gradient):
+def sgd_update_numba(p: np.ndarray, g: np.ndarray, lr: float) -> None:
+    """``sgd_update`` of a contiguous ``p`` in one pass (``g`` of p's dtype)."""
+    pf, gf = p.reshape(-1), np.ascontiguousarray(g).reshape(-1)
+    tasks = chunks(pf.size, TASK_ELEMENTS)
+    lr_t = p.dtype.type(lr)
+    parallel_for(lambda k: _sgd(pf, gf, *tasks[k], lr_t), len(tasks))
 
-        m = lerp(m, g, 1 - beta1);  v = beta2 v + (1 - beta2) g^2
-        p = p + (-lr / (1 - beta1^t) * m) / (sqrt(v) / sqrt(1 - beta2^t) + eps)
-    """
+
+def adam_update_numba(p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray,
+                      beta1: float, beta2: float, lr: float, eps: float, step: float) -> None:
+    """``adam_update`` (no amsgrad) of contiguous ``p``, ``m``, ``v`` in one pass."""
     t = p.dtype.type
     w1 = 1 - beta1
     bias_correction1 = 1 - beta1**step
     bc2_sqrt = (1 - beta2**step) ** 0.5
-    pf, gf, mf, vf = (a.reshape(-1) for a in (p, np.ascontiguousarray(g, p.dtype), m, v))
+    pf, gf, mf, vf = (a.reshape(-1) for a in (p, np.ascontiguousarray(g), m, v))
     tasks = chunks(pf.size, TASK_ELEMENTS)
     args = (t(w1), t(1 - w1), abs(w1) < 0.5, t(beta2), t(1 - beta2), t(bc2_sqrt), t(eps),
             t(-(lr / bias_correction1)))
     parallel_for(lambda k: _adam(pf, gf, mf, vf, *tasks[k], *args), len(tasks))
 
 
-@numba.njit(nogil=True, cache=True)
-def _sgd(p, g, i0, i1, lr):  # pragma: no cover (jitted)
-    ps, gs = p[i0:i1], g[i0:i1]
-    for i in range(ps.size):
-        ps[i] = ps[i] - lr * gs[i]
+# ----------------------------------------------------------------------------------------
+# Entry points
+# ----------------------------------------------------------------------------------------
+
+def _numba(p: Any, g: Any, *state: Any) -> bool:
+    """True when the fused kernel runs: large NumPy arrays of one dtype, ``p`` and the state
+    C-contiguous (``g`` is copied if it is not)."""
+    return (implementation(p, MIN_SIZE) == "numba"
+            and all(type(a) is np.ndarray and a.dtype == p.dtype for a in (g, *state))
+            and all(a.flags.c_contiguous for a in (p, *state)))
 
 
-def sgd_update(p: np.ndarray, g: np.ndarray, lr: float) -> None:
-    """``p -= lr * g`` in place on contiguous ``p`` (bit-for-bit NumPy's, in one pass)."""
-    pf, gf = p.reshape(-1), np.ascontiguousarray(g, p.dtype).reshape(-1)
-    tasks = chunks(pf.size, TASK_ELEMENTS)
-    lr_t = p.dtype.type(lr)
-    parallel_for(lambda k: _sgd(pf, gf, *tasks[k], lr_t), len(tasks))
+def sgd_update(p: Any, g: Any, lr: float) -> None:
+    """``p -= lr * g`` in place."""
+    if _numba(p, g):
+        sgd_update_numba(p, g, lr)
+    else:
+        sgd_update_reference(p, g, lr)
+
+
+def adam_update(p: Any, g: Any, m: Any, v: Any, beta1: float, beta2: float, lr: float,
+                eps: float, step: float, v_max: Any = None) -> None:
+    """One Adam step in place on ``p``, ``m``, ``v`` (and ``v_max`` if amsgrad) for the
+    gradient ``g`` at step ``step`` (see the module docstring for the formulas)."""
+    if v_max is None and _numba(p, g, m, v):
+        adam_update_numba(p, g, m, v, beta1, beta2, lr, eps, step)
+    else:
+        adam_update_reference(p, g, m, v, beta1, beta2, lr, eps, step, v_max)

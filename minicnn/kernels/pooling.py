@@ -1,12 +1,12 @@
-"""2-D max pooling: forward with the saved argmax, and the backward that routes ``gy`` to it.
+"""2-D pooling: max pooling (values and the saved argmax, and the backward that routes ``gy``
+to it), and average pooling.
 
-Forward: ``y[n, c, oh, ow]`` is the maximum of ``x[n, c]`` over the window of rows
-``oh*SH - PH .. oh*SH - PH + KH - 1`` and columns ``ow*SW - PW .. ow*SW - PW + KW - 1``;
+The rule. Max pooling: ``y[n, c, oh, ow]`` is the maximum of ``x[n, c]`` over the window of
+rows ``oh*SH - PH .. oh*SH - PH + KH - 1`` and columns ``ow*SW - PW .. ow*SW - PW + KW - 1``;
 ``argmax[n, c, oh, ow]`` (int64) is the flat index ``h*W + w`` of that maximum in the
-*unpadded* input plane, the convention of ``torch.nn.functional.max_pool2d(...,
-return_indices=True)``. Output sizes round down (``ceil_mode=False``).
-
-PyTorch's selection rule, followed exactly by all three implementations:
+*unpadded* input plane, as ``torch.nn.functional.max_pool2d(..., return_indices=True)``.
+Output sizes round down (``ceil_mode=False``; ``geometry.pool_output_hw``). PyTorch's
+selection rule, followed exactly by all three implementations:
 
 - padding acts as ``-inf`` and is never selected;
 - the window's first in-bounds element is the initial candidate (so a window of ``-inf``
@@ -16,9 +16,14 @@ PyTorch's selection rule, followed exactly by all three implementations:
   a window is the one selected).
 
 Backward: ``gx[n, c].flat[argmax[n, c, oh, ow]] += gy[n, c, oh, ow]``, summed where windows
-overlap. Implementations: ``*_reference`` (readable xp code, the oracle), ``*_cpu`` (Numba,
-the N*C planes split into tasks for minicnn's thread pool) and ``*_gpu``
-(``minicnn.kernels.cuda``); the dispatchers pick one as ``im2col`` does.
+overlap. Implementations: ``*_reference`` here (array-module code, the oracle), the Numba
+kernels here (the N*C planes split into tasks for minicnn's thread pool), and
+``pooling_cuda``.
+
+Average pooling (``count_include_pad=True``, PyTorch's default): ``y`` is the mean of the
+KH*KW window of the zero-padded input, ``gx = col2im(gy / (KH*KW) spread over each window)``;
+array-module code on the conv family's ``im2col`` / ``col2im`` entry points (which pick their
+own implementation).
 """
 from __future__ import annotations
 
@@ -30,24 +35,15 @@ import numpy as np
 
 from minicnn import memory
 from minicnn.backend import get_array_module
-from minicnn.kernels.im2col import TASK_ELEMENTS, _is_cuda_array, _output_hw
+from minicnn.kernels import conv, implementation
+from minicnn.kernels.geometry import pool_gy_shape, pool_output_hw
 from minicnn.parallel import chunks, parallel_for
 
-
-def _pool_output_hw(H: int, W: int, KH: int, KW: int, SH: int, SW: int, PH: int,
-                    PW: int) -> tuple[int, int]:
-    """``(OH, OW)`` of a max pooling; ValueError on PyTorch's invalid configurations."""
-    if PH > KH // 2 or PW > KW // 2:
-        # NOTE: this guarantees every window holds at least one real element, so argmax
-        # always points into the input plane.
-        raise ValueError(
-            f"padding ({PH}, {PW}) must be at most half the kernel size ({KH}, {KW})"
-        )
-    return _output_hw(H, W, KH, KW, SH, SW, PH, PW, 1, 1)
+TASK_ELEMENTS = 1 << 17  # input elements per task of the Numba kernels
 
 
 # ----------------------------------------------------------------------------------------
-# Reference (readable, any xp)
+# Reference (any xp)
 # ----------------------------------------------------------------------------------------
 
 def maxpool2d_forward_reference(x: Any, KH: int, KW: int, SH: int, SW: int, PH: int,
@@ -59,7 +55,7 @@ def maxpool2d_forward_reference(x: Any, KH: int, KW: int, SH: int, SW: int, PH: 
     """
     xp = get_array_module(x)
     N, C, H, W = x.shape
-    OH, OW = _pool_output_hw(H, W, KH, KW, SH, SW, PH, PW)
+    OH, OW = pool_output_hw(H, W, KH, KW, SH, SW, PH, PW)
     img = xp.pad(x, ((0, 0), (0, 0), (PH, PH), (PW, PW)),
                  constant_values=-np.inf)  # (N, C, H + 2PH, W + 2PW)
     y = xp.full((N, C, OH, OW), -np.inf, dtype=x.dtype)
@@ -78,14 +74,10 @@ def maxpool2d_forward_reference(x: Any, KH: int, KW: int, SH: int, SW: int, PH: 
     return y, argmax
 
 
-def maxpool2d_backward_reference(gy: Any, argmax: Any, H: int, W: int,
-                                 KH: int | None = None, KW: int | None = None,
-                                 SH: int | None = None, SW: int | None = None,
-                                 PH: int = 0, PW: int = 0) -> Any:
+def maxpool2d_backward_reference(gy: Any, argmax: Any, H: int, W: int) -> Any:
     """Max pooling backward: ``gy`` (N, C, OH, OW) routed to ``argmax`` -> ``gx`` (N, C, H, W).
 
-    A weighted ``bincount`` over the flat input index of every output element. The window
-    geometry (KH .. PW) is accepted for a uniform signature and not needed here.
+    A weighted ``bincount`` over the flat input index of every output element.
     """
     xp = get_array_module(gy)
     N, C = gy.shape[:2]
@@ -109,10 +101,10 @@ def _maxpool_planes(x, y, argmax, p0, p1, KH, KW, SH, SW, PH, PW):  # pragma: no
     fast = KH == 2 and KW == 2 and SH == 2 and SW == 2 and PH == 0 and PW == 0
     for p in range(p0, p1):
         if fast:
-            # NOTE: the common 2x2 window without data-dependent branches (a mispredicted
-            # branch per element made it 4x slower): the maximum first, then the first element
-            # (in row-major window order) equal to it, which is the strict-> rule's pick. A
-            # plane holding a NaN (or both infinities) is redone by the general rule below.
+            # NOTE: the common 2x2 window without data-dependent branches (they mispredict):
+            # the maximum first, then the first element (in row-major window order) equal to
+            # it, which is the strict-> rule's pick. A plane holding a NaN (or both
+            # infinities) is redone by the general rule below.
             anynan = False
             for oh in range(OH):
                 h = 2 * oh
@@ -170,15 +162,12 @@ def _maxpool_backward_planes(gy, argmax, gx, p0, p1):  # pragma: no cover (jitte
                 plane[a[oh, ow]] += g[oh, ow]
 
 
-def maxpool2d_forward_cpu(x: np.ndarray, KH: int, KW: int, SH: int, SW: int, PH: int,
-                          PW: int) -> tuple[np.ndarray, np.ndarray]:
-    """Numba max pooling of ``x`` (N, C, H, W): ``(y, argmax)``, both (N, C, OH, OW).
-
-    ``argmax`` is int64, flat ``h*W + w`` into the unpadded plane; PyTorch's tie and NaN rule.
-    """
+def maxpool2d_forward_numba(x: np.ndarray, KH: int, KW: int, SH: int, SW: int, PH: int,
+                            PW: int) -> tuple[np.ndarray, np.ndarray]:
+    """Numba max pooling of ``x`` (N, C, H, W): ``(y, argmax)``, both (N, C, OH, OW)."""
     x = np.ascontiguousarray(x)
     N, C, H, W = x.shape
-    OH, OW = _pool_output_hw(H, W, KH, KW, SH, SW, PH, PW)
+    OH, OW = pool_output_hw(H, W, KH, KW, SH, SW, PH, PW)
     y = memory.empty((N * C, OH, OW), x.dtype)  # (N*C, OH, OW)
     argmax = memory.empty((N * C, OH, OW), np.int64)
     planes = x.reshape(N * C, H, W)
@@ -188,18 +177,11 @@ def maxpool2d_forward_cpu(x: np.ndarray, KH: int, KW: int, SH: int, SW: int, PH:
     return y.reshape(N, C, OH, OW), argmax.reshape(N, C, OH, OW)  # (N, C, OH, OW)
 
 
-def maxpool2d_backward_cpu(gy: np.ndarray, argmax: np.ndarray, H: int, W: int,
-                           KH: int | None = None, KW: int | None = None,
-                           SH: int | None = None, SW: int | None = None,
-                           PH: int = 0, PW: int = 0) -> np.ndarray:
-    """Numba max pooling backward: ``gy`` (N, C, OH, OW) added at ``argmax`` -> (N, C, H, W).
-
-    The window geometry (KH .. PW) is accepted for a uniform signature and not needed here.
-    """
+def maxpool2d_backward_numba(gy: np.ndarray, argmax: np.ndarray, H: int,
+                             W: int) -> np.ndarray:
+    """Numba max pooling backward: ``gy`` (N, C, OH, OW) added at ``argmax`` -> (N, C, H, W)."""
     gy = np.ascontiguousarray(gy)
     argmax = np.ascontiguousarray(argmax, dtype=np.int64)
-    if argmax.shape != gy.shape:
-        raise ValueError(f"argmax shape {argmax.shape} differs from gy shape {gy.shape}")
     N, C, OH, OW = gy.shape
     gx = memory.empty((N * C, H * W), gy.dtype)  # (N*C, H*W)
     gy_planes, argmax_planes = gy.reshape(N * C, OH, OW), argmax.reshape(N * C, OH, OW)
@@ -210,42 +192,52 @@ def maxpool2d_backward_cpu(gy: np.ndarray, argmax: np.ndarray, H: int, W: int,
 
 
 # ----------------------------------------------------------------------------------------
-# Dispatchers
+# Entry points
 # ----------------------------------------------------------------------------------------
 
 def maxpool2d_forward(x: Any, KH: int, KW: int, SH: int, SW: int, PH: int,
                       PW: int) -> tuple[Any, Any]:
-    """Max pooling of ``x`` (N, C, H, W): ``(y, argmax)``, both (N, C, OH, OW).
-
+    """Max pooling of ``x`` (N, C, H, W): ``(y, argmax)``, both (N, C, OH, OW), with
     ``OH = (H + 2*PH - KH) // SH + 1`` (likewise OW); padding at most half the kernel and
-    acting as ``-inf``. ``argmax`` (int64) is ``h*W + w`` in the unpadded plane, as torch's
-    ``return_indices``. NumPy -> Numba; CUDA arrays (CuPy) -> numba.cuda; others -> reference.
-    """
-    if type(x) is np.ndarray:
-        return maxpool2d_forward_cpu(x, KH, KW, SH, SW, PH, PW)
-    if _is_cuda_array(x):
-        from minicnn.kernels import cuda  # lazy: numba.cuda only once a GPU array shows up
+    acting as ``-inf``; ``argmax`` (int64) is ``h*W + w`` in the unpadded plane."""
+    impl = implementation(x)
+    if impl == "numba":
+        return maxpool2d_forward_numba(x, KH, KW, SH, SW, PH, PW)
+    if impl == "cuda":
+        from minicnn.kernels import pooling_cuda  # lazy: numba.cuda only for GPU arrays
 
-        return cuda.maxpool2d_forward_gpu(x, KH, KW, SH, SW, PH, PW)
-    return maxpool2d_forward_reference(x, KH, KW, SH, SW, PH, PW)
+        return pooling_cuda.maxpool2d_forward(x, KH, KW, SH, SW, PH, PW)
+    xp = get_array_module(x)
+    return maxpool2d_forward_reference(xp.ascontiguousarray(x), KH, KW, SH, SW, PH, PW)
 
 
-def maxpool2d_backward(gy: Any, argmax: Any, H: int, W: int,
-                       KH: int | None = None, KW: int | None = None,
-                       SH: int | None = None, SW: int | None = None,
-                       PH: int = 0, PW: int = 0) -> Any:
-    """Max pooling backward: ``gy`` (N, C, OH, OW) routed to ``argmax`` -> ``gx`` (N, C, H, W).
+def maxpool2d_backward(gy: Any, argmax: Any, H: int, W: int, KH: int, KW: int, SH: int,
+                       SW: int, PH: int, PW: int) -> Any:
+    """Max pooling backward: ``gx[n, c].flat[argmax[n, c, oh, ow]] += gy[n, c, oh, ow]``, for
+    an ``H x W`` input pooled with the given window (the GPU gather needs it)."""
+    pool_gy_shape(gy, argmax, H, W, KH, KW, SH, SW, PH, PW)
+    impl = implementation(gy)
+    if impl == "numba":
+        return maxpool2d_backward_numba(gy, argmax, H, W)
+    if impl == "cuda":
+        from minicnn.kernels import pooling_cuda  # lazy: numba.cuda only for GPU arrays
 
-    ``gx[n, c].flat[argmax[n, c, oh, ow]] += gy[n, c, oh, ow]`` (overlapping windows sum).
-    The CPU path needs only ``argmax``. The GPU gather (one thread per input pixel, looping
-    over the windows that contain it) needs the window geometry: pass ``KH, KW, SH, SW, PH,
-    PW`` as in the forward; a CUDA array without it goes to the xp reference (a bincount).
-    """
-    if type(gy) is np.ndarray:
-        return maxpool2d_backward_cpu(gy, argmax, H, W)
-    if _is_cuda_array(gy) and KH is not None and KW is not None and SH is not None \
-            and SW is not None:
-        from minicnn.kernels import cuda  # lazy: numba.cuda only once a GPU array shows up
-
-        return cuda.maxpool2d_backward_gpu(gy, argmax, H, W, KH, KW, SH, SW, PH, PW)
+        return pooling_cuda.maxpool2d_backward(gy, argmax, H, W, KH, KW, SH, SW, PH, PW)
     return maxpool2d_backward_reference(gy, argmax, H, W)
+
+
+def avgpool2d_forward(x: Any, KH: int, KW: int, SH: int, SW: int, PH: int, PW: int) -> Any:
+    """Average pooling of ``x`` (N, C, H, W) -> (N, C, OH, OW): the mean of each KH x KW
+    window of the zero-padded input (padding counted)."""
+    col = conv.im2col(x, KH, KW, SH, SW, PH, PW)  # (N, C, KH, KW, OH, OW)
+    return col.mean(axis=(2, 3))
+
+
+def avgpool2d_backward(gy: Any, H: int, W: int, KH: int, KW: int, SH: int, SW: int, PH: int,
+                       PW: int) -> Any:
+    """Average pooling backward: ``gy / (KH*KW)`` spread over each window and summed back
+    into the ``H x W`` input by col2im."""
+    xp = get_array_module(gy)
+    N, C, OH, OW = gy.shape
+    gcol = xp.broadcast_to((gy / (KH * KW))[:, :, None, None], (N, C, KH, KW, OH, OW))
+    return conv.col2im(xp.ascontiguousarray(gcol), H, W, SH, SW, PH, PW)

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from minicnn import backend
 from minicnn.autograd.function import Function
 from minicnn.autograd.tensor import Tensor
@@ -13,23 +11,18 @@ from minicnn.ops.broadcast import normalize_dim
 
 
 class ReLU(Function):
-    """y = max(x, 0);  gx = gy * (x > 0).
+    """y = max(x, 0) = x * (x > 0);  gx = gy * (x > 0).
 
-    NOTE: relu'(0) = 0 (``x > 0``, never ``>=``), as PyTorch.
-    Large contiguous CPU arrays take a fused one-pass kernel (``minicnn.kernels.elementwise``).
+    NOTE: relu'(0) = 0 (``x > 0``, never ``>=``), as PyTorch. Kernels:
+    ``minicnn.kernels.elementwise``; saved for backward: the mask ``x > 0``.
     """
 
     def forward(self, x: Any) -> Any:
-        if type(x) is np.ndarray and x.size >= kernels.PARALLEL_MIN and x.flags.c_contiguous:
-            y, self.mask = kernels.relu_forward(x)
-            return y
-        self.mask = x > 0
-        return x * self.mask
+        y, self.mask = kernels.relu_forward(x)
+        return y
 
     def backward(self, gy: Any) -> Any:
-        if type(gy) is np.ndarray and gy.size >= kernels.PARALLEL_MIN:
-            return kernels.relu_backward(gy, self.mask)
-        return gy * self.mask
+        return kernels.relu_backward(gy, self.mask)
 
 
 class Sigmoid(Function):

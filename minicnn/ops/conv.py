@@ -1,33 +1,33 @@
-"""2-D convolution by im2col and one matrix product per batch."""
+"""2-D convolution (a cross-correlation, as PyTorch's) by im2col and a matrix product."""
 from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from minicnn import backend
 from minicnn.autograd.function import Function
 from minicnn.autograd.tensor import Tensor
-from minicnn.kernels import conv as conv_cpu
-from minicnn.kernels.im2col import col2im, conv_output_size, im2col
+from minicnn.kernels import conv as kernels
+from minicnn.kernels.geometry import same_padding
 
 
-def pair(value: Any, name: str, op: str) -> tuple[int, int]:
-    """An int or a pair of ints as a pair, checked to be non-negative integers."""
+def int_pair(value: Any, name: str, op: str) -> tuple[int, int]:
+    """An int or a pair of ints as a pair of ints; ValueError naming ``op`` otherwise."""
     p = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
     if len(p) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in p):
         raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
     return p
 
 
-def positive_pair(value: Any, name: str, op: str) -> tuple[int, int]:
-    p = pair(value, name, op)
+def positive_int_pair(value: Any, name: str, op: str) -> tuple[int, int]:
+    """``int_pair`` with both values >= 1."""
+    p = int_pair(value, name, op)
     if min(p) <= 0:
         raise ValueError(f"{op}: {name} must be positive, got {value!r}")
     return p
 
 
 def check_4d(x: Tensor, op: str) -> None:
+    """ValueError unless ``x`` is a 4-D (N, C, H, W) tensor."""
     if x.ndim != 4:
         raise ValueError(f"{op}: expected a 4-D input (N, C, H, W), got shape {x.shape}")
 
@@ -35,11 +35,10 @@ def check_4d(x: Tensor, op: str) -> None:
 class Conv2d(Function):
     """y[n, o] = sum_{c, i, j} W[o, c, i, j] x_pad[n, c, SH*h + DH*i, SW*w + DW*j] + b[o].
 
-    Forward: col = im2col(x) (N, C*KH*KW, OH*OW) and y = W_mat @ col with W_mat (OC, C*KH*KW).
-    Backward: gW = sum_n gy_n @ col_n^T;  gb = sum of gy over (N, OH, OW);
-    gx = col2im(W_mat^T @ gy_n), the adjoint of im2col.
-    On the CPU the same products run in cache-sized chunks on minicnn's threads
-    (``minicnn.kernels.conv``), and only x and W are kept for backward, not col.
+    Forward: col = im2col(x) (N, C*KH*KW, OH*OW), y = W_mat @ col + b, W_mat (OC, C*KH*KW).
+    Backward: gx = col2im(W_mat^T @ gy_n) (the adjoint of im2col); gW = sum_n gy_n @ col_n^T;
+    gb = sum of gy over (N, OH, OW). Kernels: ``minicnn.kernels.conv``. Saved for backward:
+    x (for gW: col is recomputed from it) and W (for gx), each only if that gradient is needed.
     """
 
     def __init__(self, stride: tuple[int, int], padding: tuple[int, int],
@@ -47,53 +46,17 @@ class Conv2d(Function):
         self.stride, self.padding, self.dilation = stride, padding, dilation
 
     def forward(self, x: Any, W: Any, b: Any = None) -> Any:
-        if type(x) is np.ndarray and type(W) is np.ndarray:
-            need = self.needs_input_grad
-            self.cpu = True
-            self.x = x if need and need[1] else None  # only what backward uses:
-            self.W = W if need and need[0] else None  # x for gW, W for gx
-            self.x_shape, self.w_shape = x.shape, W.shape
-            return conv_cpu.conv2d_forward(x, W, b, self.stride, self.padding, self.dilation)
-        xp = backend.get_array_module(x)
-        N, C, H, IW = x.shape
-        OC, _, KH, KW = W.shape
-        (SH, SW), (PH, PW), (DH, DW) = self.stride, self.padding, self.dilation
-        col = im2col(xp.ascontiguousarray(x), KH, KW, SH, SW, PH, PW, DH, DW)
-        OH, OW = col.shape[-2:]
-        col = col.reshape(N, C * KH * KW, OH * OW)  # (N, C*KH*KW, OH*OW)
-        W_mat = W.reshape(OC, -1)  # (OC, C*KH*KW)
-        y = (W_mat @ col).reshape(N, OC, OH, OW)
-        if b is not None:
-            y += b.reshape(1, OC, 1, 1)
         need = self.needs_input_grad
-        self.col = col if need and need[1] else None
+        self.x = x if need and need[1] else None
         self.W = W if need and need[0] else None
         self.x_shape, self.w_shape = x.shape, W.shape
-        return y
+        return kernels.conv2d_forward(x, W, b, self.stride, self.padding, self.dilation)
 
     def backward(self, gy: Any) -> tuple:
         need = self.needs_input_grad
-        if getattr(self, "cpu", False):
-            gx, gW = conv_cpu.conv2d_backward(
-                self.x, self.W, gy, self.stride, self.padding, self.dilation,
-                need_x=need[0], need_W=need[1], x_shape=self.x_shape, w_shape=self.w_shape)
-            gb = gy.sum(axis=(0, 2, 3)) if len(need) > 2 and need[2] else None
-            return gx, gW, gb
-        xp = backend.get_array_module(gy)
-        N, C, H, IW = self.x_shape
-        OC, _, KH, KW = self.w_shape
-        OH, OW = gy.shape[-2:]
-        gy_mat = gy.reshape(N, OC, OH * OW)  # (N, OC, OH*OW)
-        gx = gW = gb = None
-        if need[0]:
-            gcol = self.W.reshape(OC, -1).T @ gy_mat  # (N, C*KH*KW, OH*OW)
-            gcol = gcol.reshape(N, C, KH, KW, OH, OW)
-            (SH, SW), (PH, PW), (DH, DW) = self.stride, self.padding, self.dilation
-            gx = col2im(gcol, H, IW, SH, SW, PH, PW, DH, DW)
-        if need[1]:
-            gW = xp.tensordot(gy_mat, self.col, axes=([0, 2], [0, 2])).reshape(self.w_shape)
-        if len(need) > 2 and need[2]:
-            gb = gy.sum(axis=(0, 2, 3))
+        gx, gW = kernels.conv2d_backward(self.x, self.W, gy, self.stride, self.padding,
+                                         self.dilation, self.x_shape, self.w_shape)
+        gb = gy.sum(axis=(0, 2, 3)) if len(need) > 2 and need[2] else None
         return gx, gW, gb
 
 
@@ -111,15 +74,6 @@ class Pad2d(Function):
     def backward(self, gy: Any) -> Any:
         top, bottom, left, right = self.pads
         return gy[..., top:gy.shape[-2] - bottom, left:gy.shape[-1] - right]
-
-
-def _same_padding(kernel: tuple[int, int], dilation: tuple[int, int]) -> tuple[int, ...]:
-    """(top, bottom, left, right) keeping the size at stride 1; the odd extra goes last (torch)."""
-    pads = []
-    for k, d in zip(kernel, dilation):
-        total = d * (k - 1)
-        pads += [total // 2, total - total // 2]
-    return tuple(pads)
 
 
 def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1,
@@ -142,14 +96,14 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: An
         )
     if bias is not None and bias.shape != (OC,):
         raise ValueError(f"{op}: expected a bias of shape ({OC},), got {bias.shape}")
-    stride = positive_pair(stride, "stride", op)
-    dilation = positive_pair(dilation, "dilation", op)
+    stride = positive_int_pair(stride, "stride", op)
+    dilation = positive_int_pair(dilation, "dilation", op)
     if padding == "valid":
         padding = (0, 0)
     elif padding == "same":
         if stride != (1, 1):
             raise ValueError(f"{op}: padding='same' needs stride 1, got stride {stride}")
-        top, bottom, left, right = _same_padding((KH, KW), dilation)
+        top, bottom, left, right = same_padding((KH, KW), dilation)
         if (top, left) != (bottom, right):
             input = Pad2d((0, bottom - top, 0, right - left)).apply(input)
             N, C, H, W = input.shape
@@ -157,7 +111,7 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: An
     elif isinstance(padding, str):
         raise ValueError(f"{op}: padding must be an int, a pair, 'valid' or 'same', "
                          f"got {padding!r}")
-    padding = pair(padding, "padding", op)
+    padding = int_pair(padding, "padding", op)
     if min(padding) < 0:
         raise ValueError(f"{op}: padding must be non-negative, got {padding}")
     for size, k, p, d, axis in ((H, KH, padding[0], dilation[0], "height"),
@@ -171,4 +125,4 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: An
     return Conv2d(stride, padding, dilation).apply(*inputs)
 
 
-__all__ = ["conv2d", "conv_output_size"]
+__all__ = ["conv2d"]

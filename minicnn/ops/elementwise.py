@@ -15,7 +15,7 @@ from minicnn.autograd.tensor import DEFAULT_DTYPE, Tensor
 from minicnn.ops.broadcast import as_tensor_like, sum_to
 
 
-def _pair(a: Any, b: Any) -> tuple[Tensor, Tensor]:
+def _operands(a: Any, b: Any) -> tuple[Tensor, Tensor]:
     """Both operands as Tensors of one kind.
 
     NOTE: as PyTorch, an integer or bool operand takes the float operand's dtype
@@ -248,22 +248,22 @@ class ToCopy(Function):
 # ------------------------------------------------------------------- PyTorch-named functions
 def add(a: Tensor | Any, b: Tensor | Any) -> Tensor:
     """a + b, broadcasting."""
-    return Add().apply(*_pair(a, b))
+    return Add().apply(*_operands(a, b))
 
 
 def sub(a: Tensor | Any, b: Tensor | Any) -> Tensor:
     """a - b, broadcasting."""
-    return Sub().apply(*_pair(a, b))
+    return Sub().apply(*_operands(a, b))
 
 
 def mul(a: Tensor | Any, b: Tensor | Any) -> Tensor:
     """a * b, broadcasting."""
-    return Mul().apply(*_pair(a, b))
+    return Mul().apply(*_operands(a, b))
 
 
 def div(a: Tensor | Any, b: Tensor | Any) -> Tensor:
     """a / b, broadcasting (true division; integer / integer is float32, as PyTorch)."""
-    a, b = _pair(a, b)
+    a, b = _operands(a, b)
     if a.dtype.kind in "biu" and b.dtype.kind in "biu":
         a, b = a.to(DEFAULT_DTYPE), b.to(DEFAULT_DTYPE)
     return Div().apply(a, b)
@@ -278,7 +278,7 @@ def pow(a: Tensor | Any, b: Tensor | Any) -> Tensor:
     """a ** b: a number exponent uses the scalar rule, a tensor exponent the general one."""
     if isinstance(a, Tensor) and isinstance(b, (int, float)) and not isinstance(b, bool):
         return PowScalar(b).apply(a)
-    return Pow().apply(*_pair(a, b))
+    return Pow().apply(*_operands(a, b))
 
 
 def exp(x: Tensor) -> Tensor:
@@ -313,7 +313,7 @@ def where(condition: Tensor | Any, a: Tensor | Any, b: Tensor | Any) -> Tensor:
     cond = condition.data if isinstance(condition, Tensor) else condition
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         raise TypeError("where: at least one of a or b must be a Tensor")
-    a, b = _pair(a, b)
+    a, b = _operands(a, b)
     return Where(cond).apply(a, b)
 
 
@@ -334,7 +334,7 @@ def to_copy(x: Tensor, dtype: Any = None, device: Any = None) -> Tensor:
 
 def _compare(op: str) -> Any:
     def compare(a: Tensor | Any, b: Tensor | Any) -> Tensor:
-        a, b = _pair(a, b)
+        a, b = _operands(a, b)
         return Tensor(getattr(a.data, op)(b.data))
 
     compare.__name__ = op.strip("_")

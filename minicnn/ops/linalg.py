@@ -3,11 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from minicnn.autograd.function import Function
 from minicnn.autograd.tensor import Tensor
-from minicnn.kernels import blas
+from minicnn.kernels import linalg as kernels
 from minicnn.ops.broadcast import sum_to
 from minicnn.ops.shape import squeeze, unsqueeze
 
@@ -34,13 +32,13 @@ class MatMul(Function):
 class Linear(Function):
     """y = x W^T + b for x (*, in), W (out, in), b (out,);
     gx = gy W,  gW = gy^T x,  gb = sum of gy over the leading axes.
-    Large 2-D CPU products run on minicnn's threads (``minicnn.kernels.blas``)."""
+    Kernels: ``minicnn.kernels.linalg`` (2-D products in blocks on minicnn's threads)."""
 
     def forward(self, x: Any, W: Any, b: Any = None) -> Any:
         need = self.needs_input_grad
         self.x = x if need and need[1] else None  # only what backward uses
         self.W = W if need and need[0] else None
-        y = blas.matmul(x, W.T) if _host_2d(x, W) else x @ W.T
+        y = kernels.matmul(x, W.T)
         if b is not None:
             y += b
         return y
@@ -48,21 +46,14 @@ class Linear(Function):
     def backward(self, gy: Any) -> tuple:
         need = self.needs_input_grad
         gy2 = gy.reshape(-1, gy.shape[-1])  # (N*, out)
-        host = _host_2d(gy)
         gx = gW = gb = None
         if need[0]:
-            gx = blas.matmul(gy, self.W) if host else gy @ self.W
+            gx = kernels.matmul(gy, self.W)
         if need[1]:
-            x2 = self.x.reshape(-1, self.x.shape[-1])  # (N*, in)
-            gW = blas.matmul(gy2.T, x2) if host else gy2.T @ x2
+            gW = kernels.matmul(gy2.T, self.x.reshape(-1, self.x.shape[-1]))  # (out, in)
         if len(need) > 2 and need[2]:
             gb = gy2.sum(axis=0)
         return gx, gW, gb
-
-
-def _host_2d(*arrays: Any) -> bool:
-    """True for NumPy arrays, the first one 2-D (the case ``blas.matmul`` takes)."""
-    return all(type(a) is np.ndarray for a in arrays) and arrays[0].ndim == 2
 
 
 def matmul(a: Tensor, b: Tensor) -> Tensor:

@@ -3,24 +3,22 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from minicnn import backend
 from minicnn.autograd.function import Function
 from minicnn.autograd.tensor import Tensor
-from minicnn.kernels import normalization as bn_cpu
+from minicnn.kernels import normalization as kernels
 
 
 class BatchNorm(Function):
-    """y = gamma * xhat + beta, xhat = (x - mu) / sqrt(var + eps), per channel c.
+    """y = gamma * xhat + beta, xhat = (x - mu) * inv_std, inv_std = 1 / sqrt(var + eps),
+    per channel c.
 
     Training: mu, var are the batch mean and biased variance over the m = N*H*W values of each
-    channel, and
-    ``gx = inv_std / m * (m * gxhat - sum(gxhat) - xhat * sum(gxhat * xhat))``, gxhat = gy * gamma.
+    channel, and ``gx = gamma * inv_std * (gy - sum(gy) / m - xhat * sum(gy * xhat) / m)``.
     Evaluation: mu, var are the running statistics (constants) and gx = gy * gamma * inv_std.
     Both: ``ggamma = sum(gy * xhat)``, ``gbeta = sum(gy)`` over (N, H, W).
-    On the CPU, (N, C, H, W) inputs take two fused passes each way
-    (``minicnn.kernels.normalization``), and xhat is recomputed from x instead of kept.
+    Kernels: ``minicnn.kernels.normalization``. Saved for backward: x, mu, inv_std (xhat is
+    recomputed from them) and gamma.
     """
 
     def __init__(self, training: bool, eps: float, mean: Any = None, var: Any = None,
@@ -33,67 +31,32 @@ class BatchNorm(Function):
         params = list(params)
         gamma = params.pop(0) if self.has_weight else None
         beta = params.pop(0) if self.has_bias else None
-        if type(x) is np.ndarray and x.ndim == 4:
-            return self._forward_cpu(np.ascontiguousarray(x), gamma, beta)
-        xp = backend.get_array_module(x)
-        self.axes = (0,) if x.ndim == 2 else (0, 2, 3)
-        shape = (1, -1) + (1,) * (x.ndim - 2)  # broadcasts a (C,) vector over x
         if self.training:
-            self.mean = x.mean(axis=self.axes)
-            self.var = x.var(axis=self.axes)
-        self.inv_std = 1 / xp.sqrt(self.var + self.eps)
-        self.xhat = (x - self.mean.reshape(shape)) * self.inv_std.reshape(shape)
-        self.shape, self.gamma = shape, gamma
-        y = self.xhat if gamma is None else self.xhat * gamma.reshape(shape)
-        return y if beta is None else y + beta.reshape(shape)
-
-    def _forward_cpu(self, x: np.ndarray, gamma: Any, beta: Any) -> np.ndarray:
-        self.cpu = True
-        if self.training:
-            self.mean, self.var = bn_cpu.batch_stats(x)
-        self.inv_std = 1 / np.sqrt(self.var + self.eps)
-        self.x, self.gamma = x, gamma  # x is kept instead of xhat (same size)
-        return bn_cpu.normalize(x, self.mean, self.inv_std, gamma, beta)
-
-    def _backward_cpu(self, gy: np.ndarray) -> tuple:
-        need = self.needs_input_grad
-        gy = np.ascontiguousarray(gy)
-        sums = bn_cpu.grad_sums(self.x, gy, self.mean, self.inv_std)
-        gx = ggamma = gbeta = None
-        if need[0]:
-            if self.training:
-                gx = bn_cpu.grad_input(self.x, gy, self.mean, self.inv_std, self.gamma, *sums)
-            else:
-                scale = self.inv_std if self.gamma is None else self.gamma * self.inv_std
-                gx = gy * scale.reshape(1, -1, 1, 1)
-        i_weight, i_bias = 1, 1 + self.has_weight
-        if self.has_weight and need[i_weight]:
-            ggamma = sums[1].astype(gy.dtype)
-        if self.has_bias and need[i_bias]:
-            gbeta = sums[0].astype(gy.dtype)
-        return (gx,) + ((ggamma,) if self.has_weight else ()) + ((gbeta,) if self.has_bias else ())
+            self.mean, self.var = kernels.batch_stats(x)
+        self.inv_std = 1 / backend.get_array_module(x).sqrt(self.var + self.eps)
+        self.x, self.gamma = x, gamma
+        return kernels.normalize(x, self.mean, self.inv_std, gamma, beta)
 
     def backward(self, gy: Any) -> tuple:
-        if getattr(self, "cpu", False):
-            return self._backward_cpu(gy)
-        axes, shape, xhat = self.axes, self.shape, self.xhat
         need = self.needs_input_grad
-        gx = ggamma = gbeta = None
-        if need[0]:
-            gxhat = gy if self.gamma is None else gy * self.gamma.reshape(shape)
-            inv_std = self.inv_std.reshape(shape)
-            if self.training:
-                m = xhat.size // xhat.shape[1]
-                gx = inv_std / m * (m * gxhat - gxhat.sum(axis=axes).reshape(shape)
-                                    - xhat * (gxhat * xhat).sum(axis=axes).reshape(shape))
-            else:
-                gx = gxhat * inv_std
-        i_weight, i_bias = 1, 1 + self.has_weight
-        if self.has_weight and need[i_weight]:
-            ggamma = (gy * xhat).sum(axis=axes)
-        if self.has_bias and need[i_bias]:
-            gbeta = gy.sum(axis=axes)
-        return (gx,) + ((ggamma,) if self.has_weight else ()) + ((gbeta,) if self.has_bias else ())
+        x, gamma = self.x, self.gamma
+        want_gamma = self.has_weight and need[1]
+        want_beta = self.has_bias and need[1 + self.has_weight]
+        sum_gy = sum_gy_xhat = None
+        if (need[0] and self.training) or want_gamma or want_beta:
+            sum_gy, sum_gy_xhat = kernels.grad_sums(x, gy, self.mean, self.inv_std)
+        gx = None
+        if need[0] and self.training:
+            gx = kernels.grad_input(x, gy, self.mean, self.inv_std, gamma, sum_gy, sum_gy_xhat)
+        elif need[0]:
+            scale = self.inv_std if gamma is None else gamma * self.inv_std
+            gx = gy * kernels.per_channel(scale, gy.ndim)
+        grads = (gx,)
+        if self.has_weight:
+            grads += (sum_gy_xhat.astype(gy.dtype, copy=False) if want_gamma else None,)
+        if self.has_bias:
+            grads += (sum_gy.astype(gy.dtype, copy=False) if want_beta else None,)
+        return grads
 
 
 def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,

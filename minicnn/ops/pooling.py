@@ -3,37 +3,32 @@ from __future__ import annotations
 
 from typing import Any
 
-from minicnn import backend
 from minicnn.autograd.function import Function
 from minicnn.autograd.tensor import Tensor
-from minicnn.kernels.im2col import col2im, im2col
-from minicnn.kernels.pooling import maxpool2d_backward, maxpool2d_forward
-from minicnn.ops.conv import check_4d, pair, positive_pair
+from minicnn.kernels import pooling as kernels
+from minicnn.ops.conv import check_4d, int_pair, positive_int_pair
 
 
 class MaxPool2d(Function):
     """y[n, c, h, w] = max over the window of x_pad (padding counts as -inf);
     gx = gy routed to each window's saved argmax (summed where windows overlap).
 
-    NOTE: ties go to the first maximum in row-major window order, as PyTorch's CPU kernel.
+    NOTE: ties go to the first maximum in row-major window order, NaN wins, as PyTorch's CPU
+    kernel. Kernels: ``minicnn.kernels.pooling``; saved for backward: the argmax.
     """
 
     def __init__(self, kernel: tuple, stride: tuple, padding: tuple) -> None:
         self.kernel, self.stride, self.padding = kernel, stride, padding
 
     def forward(self, x: Any) -> Any:
-        xp = backend.get_array_module(x)
-        (KH, KW), (SH, SW), (PH, PW) = self.kernel, self.stride, self.padding
-        y, argmax = maxpool2d_forward(xp.ascontiguousarray(x), KH, KW, SH, SW, PH, PW)
+        y, argmax = kernels.maxpool2d_forward(x, *self.kernel, *self.stride, *self.padding)
         self.argmax = argmax if self.needs_input_grad else None
         self.hw = x.shape[2:]
         return y
 
     def backward(self, gy: Any) -> Any:
-        xp = backend.get_array_module(gy)
-        (KH, KW), (SH, SW), (PH, PW) = self.kernel, self.stride, self.padding
-        return maxpool2d_backward(xp.ascontiguousarray(gy), self.argmax, *self.hw,
-                                  KH, KW, SH, SW, PH, PW)
+        return kernels.maxpool2d_backward(gy, self.argmax, *self.hw, *self.kernel,
+                                          *self.stride, *self.padding)
 
 
 class AvgPool2d(Function):
@@ -44,25 +39,19 @@ class AvgPool2d(Function):
         self.kernel, self.stride, self.padding = kernel, stride, padding
 
     def forward(self, x: Any) -> Any:
-        xp = backend.get_array_module(x)
-        (KH, KW), (SH, SW), (PH, PW) = self.kernel, self.stride, self.padding
-        col = im2col(xp.ascontiguousarray(x), KH, KW, SH, SW, PH, PW)  # (N, C, KH, KW, OH, OW)
         self.hw = x.shape[2:]
-        return col.mean(axis=(2, 3))
+        return kernels.avgpool2d_forward(x, *self.kernel, *self.stride, *self.padding)
 
     def backward(self, gy: Any) -> Any:
-        xp = backend.get_array_module(gy)
-        (KH, KW), (SH, SW), (PH, PW) = self.kernel, self.stride, self.padding
-        N, C, OH, OW = gy.shape
-        gcol = xp.broadcast_to((gy / (KH * KW))[:, :, None, None], (N, C, KH, KW, OH, OW))
-        return col2im(xp.ascontiguousarray(gcol), *self.hw, SH, SW, PH, PW)
+        return kernels.avgpool2d_backward(gy, *self.hw, *self.kernel, *self.stride,
+                                          *self.padding)
 
 
 def _pool_args(x: Tensor, kernel_size: Any, stride: Any, padding: Any, op: str) -> tuple:
     check_4d(x, op)
-    kernel = positive_pair(kernel_size, "kernel_size", op)
-    stride = kernel if stride is None or stride == [] else positive_pair(stride, "stride", op)
-    padding = pair(padding, "padding", op)
+    kernel = positive_int_pair(kernel_size, "kernel_size", op)
+    stride = kernel if stride is None or stride == [] else positive_int_pair(stride, "stride", op)
+    padding = int_pair(padding, "padding", op)
     if min(padding) < 0 or padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
         raise ValueError(
             f"{op}: padding should be non-negative and at most half of the kernel size, "

@@ -4,19 +4,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import numpy as np
-
 from minicnn import backend
 from minicnn.kernels import optim as kernels
 from minicnn.optim.optimizer import Optimizer
-
-
-def _lerp_(m: Any, g: Any, w: float) -> None:
-    """m <- m + w * (g - m) in place, evaluated as PyTorch's ``lerp_`` does."""
-    if abs(w) < 0.5:
-        m += w * (g - m)
-    else:
-        m[...] = g - (g - m) * (1 - w)
 
 
 class Adam(Optimizer):
@@ -82,27 +72,9 @@ class Adam(Optimizer):
                         p.data *= 1 - lr * weight_decay
                     else:
                         g = g + weight_decay * p.data
-                if (type(p.data) is np.ndarray and not group["amsgrad"]
-                        and p.data.size >= kernels.PARALLEL_MIN and p.data.flags.c_contiguous
-                        and m.flags.c_contiguous and v.flags.c_contiguous):
-                    # the same arithmetic in one fused pass (bit-for-bit NumPy's)
-                    kernels.adam_update(p.data, g, m, v, beta1, beta2, lr, eps, t)
-                    continue
-                _lerp_(m, g, 1 - beta1)
-                v *= beta2
-                v += (1 - beta2) * g * g
-
-                bias_correction1 = 1 - beta1**t
-                bias_correction2_sqrt = (1 - beta2**t) ** 0.5
-                step_size = lr / bias_correction1
-                if group["amsgrad"]:
-                    v_max = self._state_array(p, state, "max_exp_avg_sq")
-                    xp.maximum(v_max, v, out=v_max)
-                    denom = xp.sqrt(v_max) / bias_correction2_sqrt
-                else:
-                    denom = xp.sqrt(v) / bias_correction2_sqrt
-                denom += eps
-                p.data += (-step_size * m) / denom
+                v_max = (self._state_array(p, state, "max_exp_avg_sq") if group["amsgrad"]
+                         else None)
+                kernels.adam_update(p.data, g, m, v, beta1, beta2, lr, eps, t, v_max)
         return loss
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import numpy as np
-
 from minicnn.kernels import optim as kernels
 from minicnn.optim.optimizer import Optimizer
 
@@ -47,11 +45,6 @@ class SGD(Optimizer):
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                if (momentum == 0 and weight_decay == 0 and not group["maximize"]
-                        and type(p.data) is np.ndarray and p.data.flags.c_contiguous
-                        and p.data.size >= kernels.PARALLEL_MIN):
-                    kernels.sgd_update(p.data, p.grad.data, lr)  # p -= lr * g, fused
-                    continue
                 # NOTE: new arrays only; p.grad.data is never written into.
                 g = -p.grad.data if group["maximize"] else p.grad.data
                 if weight_decay != 0:
@@ -66,5 +59,5 @@ class SGD(Optimizer):
                         buf *= momentum
                         buf += (1 - dampening) * g
                     g = g + momentum * buf if group["nesterov"] else buf
-                p.data -= lr * g
+                kernels.sgd_update(p.data, g, lr)  # p -= lr * g, in place
         return loss

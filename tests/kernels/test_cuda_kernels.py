@@ -1,4 +1,5 @@
-"""numba.cuda kernels against the Numba CPU kernels, element for element.
+"""numba.cuda kernels (``conv_cuda``, ``pooling_cuda``) against the references, element for
+element, and the entry points that send CUDA arrays to them.
 
 Runs on Numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``, set by tests/conftest.py), where
 every CUDA thread is a Python thread: the cases stay under ~500 output elements each.
@@ -12,9 +13,10 @@ import pytest
 from numba import cuda as numba_cuda
 
 from minicnn import backend
-from minicnn.kernels import cuda as kcuda
-from minicnn.kernels.im2col import col2im_cpu, conv_output_size, im2col_cpu
-from minicnn.kernels.pooling import maxpool2d_backward_cpu, maxpool2d_forward_cpu
+from minicnn.kernels import conv, conv_cuda, pooling, pooling_cuda, use
+from minicnn.kernels.conv import col2im_reference, im2col_reference
+from minicnn.kernels.geometry import conv_output_size
+from minicnn.kernels.pooling import maxpool2d_backward_reference, maxpool2d_forward_reference
 
 pytestmark = pytest.mark.skipif(not numba_cuda.is_available(),
                                 reason="no CUDA GPU and no CUDA simulator")
@@ -56,76 +58,81 @@ def _ids(cases: list) -> list[str]:
 
 
 @pytest.mark.parametrize("x_shape, params", CONV_CASES, ids=_ids(CONV_CASES))
-def test_im2col_gpu_equals_cpu(x_shape, params) -> None:
+def test_im2col_gpu_equals_reference(x_shape, params) -> None:
     x = np.random.default_rng(0).standard_normal(x_shape)
-    col = _to_host(kcuda.im2col_gpu(_to_device(x), *params))
-    np.testing.assert_array_equal(col, im2col_cpu(x, *params))
+    col = _to_host(conv_cuda.im2col(_to_device(x), *params))
+    np.testing.assert_array_equal(col, im2col_reference(x, *params))
 
 
 @pytest.mark.parametrize("x_shape, params", CONV_CASES, ids=_ids(CONV_CASES))
-def test_col2im_gpu_equals_cpu(x_shape, params) -> None:
+def test_col2im_gpu_equals_reference(x_shape, params) -> None:
     N, C, H, W = x_shape
     KH, KW, SH, SW, PH, PW, DH, DW = params
     OH, OW = conv_output_size(H, KH, SH, PH, DH), conv_output_size(W, KW, SW, PW, DW)
     col = np.random.default_rng(1).standard_normal((N, C, KH, KW, OH, OW))
-    gx = _to_host(kcuda.col2im_gpu(_to_device(col), H, W, *params[2:]))
-    # NOTE: exact, not close: the gather sums the taps in the CPU kernel's order.
-    np.testing.assert_array_equal(gx, col2im_cpu(col, H, W, *params[2:]))
+    gx = _to_host(conv_cuda.col2im(_to_device(col), H, W, *params[2:]))
+    # NOTE: exact, not close: the gather sums the taps in the reference's (kh, kw) order.
+    np.testing.assert_array_equal(gx, col2im_reference(col, H, W, *params[2:]))
 
 
 @pytest.mark.parametrize("ties", [False, True], ids=["random", "ties"])
 @pytest.mark.parametrize("x_shape, params", POOL_CASES, ids=_ids(POOL_CASES))
-def test_maxpool_gpu_equals_cpu(x_shape, params, ties: bool) -> None:
-    """Forward values and argmax, then the backward gather, against the CPU kernels."""
+def test_maxpool_gpu_equals_reference(x_shape, params, ties: bool) -> None:
+    """Forward values and argmax, then the backward gather, against the references."""
     rng = np.random.default_rng(2)
     if ties:  # few distinct values: windows hold equal maxima, and maxima are shared
         x = rng.integers(-1, 2, size=x_shape).astype(np.float64)
     else:
         x = rng.standard_normal(x_shape)
-    y, argmax = kcuda.maxpool2d_forward_gpu(_to_device(x), *params)
-    y_cpu, argmax_cpu = maxpool2d_forward_cpu(x, *params)
-    np.testing.assert_array_equal(_to_host(y), y_cpu)
-    np.testing.assert_array_equal(_to_host(argmax), argmax_cpu)
+    y, argmax = pooling_cuda.maxpool2d_forward(_to_device(x), *params)
+    y_ref, argmax_ref = maxpool2d_forward_reference(x, *params)
+    np.testing.assert_array_equal(_to_host(y), y_ref)
+    np.testing.assert_array_equal(_to_host(argmax), argmax_ref)
     assert argmax.dtype == np.int64
-    gy = rng.standard_normal(y_cpu.shape)
+    gy = rng.standard_normal(y_ref.shape)
     H, W = x_shape[2:]
-    gx = _to_host(kcuda.maxpool2d_backward_gpu(_to_device(gy), argmax, H, W, *params))
-    np.testing.assert_array_equal(gx, maxpool2d_backward_cpu(gy, argmax_cpu, H, W))
+    gx = _to_host(pooling_cuda.maxpool2d_backward(_to_device(gy), argmax, H, W, *params))
+    # NOTE: close, not equal: the order of the reference's bincount sums is not specified;
+    # the Numba kernel adds in the gather's (oh, ow) order: equal.
+    np.testing.assert_allclose(gx, maxpool2d_backward_reference(gy, argmax_ref, H, W),
+                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(gx, pooling.maxpool2d_backward_numba(gy, argmax_ref, H, W))
 
 
 def test_maxpool_gpu_nan_and_all_negative_padding() -> None:
     x = -np.random.default_rng(3).uniform(1.0, 2.0, size=(1, 1, 4, 5))
     x[0, 0, 1, 1] = x[0, 0, 2, 3] = x[0, 0, 3, 3] = np.nan
     params = (3, 3, 2, 2, 1, 1)
-    y, argmax = kcuda.maxpool2d_forward_gpu(_to_device(x), *params)
-    y_cpu, argmax_cpu = maxpool2d_forward_cpu(x, *params)
-    np.testing.assert_array_equal(_to_host(y), y_cpu)
-    np.testing.assert_array_equal(_to_host(argmax), argmax_cpu)
+    y, argmax = pooling_cuda.maxpool2d_forward(_to_device(x), *params)
+    y_ref, argmax_ref = maxpool2d_forward_reference(x, *params)
+    np.testing.assert_array_equal(_to_host(y), y_ref)
+    np.testing.assert_array_equal(_to_host(argmax), argmax_ref)
 
 
 def test_float32() -> None:
-    """float32 stays float32 and still matches the CPU kernels exactly (same sum order)."""
+    """float32 stays float32 and still matches the references (im2col/col2im exactly)."""
     rng = np.random.default_rng(4)
     x = rng.standard_normal((1, 2, 6, 5)).astype(np.float32)
     params = (3, 3, 2, 1, 1, 1, 1, 1)
-    col = kcuda.im2col_gpu(_to_device(x), *params)
+    col = conv_cuda.im2col(_to_device(x), *params)
     assert col.dtype == np.float32
-    np.testing.assert_array_equal(_to_host(col), im2col_cpu(x, *params))
+    np.testing.assert_array_equal(_to_host(col), im2col_reference(x, *params))
     g = rng.standard_normal(col.shape).astype(np.float32)
-    gx = kcuda.col2im_gpu(_to_device(g), 6, 5, *params[2:])
+    gx = conv_cuda.col2im(_to_device(g), 6, 5, *params[2:])
     assert gx.dtype == np.float32
-    np.testing.assert_array_equal(_to_host(gx), col2im_cpu(g, 6, 5, *params[2:]))
+    np.testing.assert_array_equal(_to_host(gx), col2im_reference(g, 6, 5, *params[2:]))
 
     pool = (3, 2, 2, 1, 1, 1)
-    y, argmax = kcuda.maxpool2d_forward_gpu(_to_device(x), *pool)
-    y_cpu, argmax_cpu = maxpool2d_forward_cpu(x, *pool)
+    y, argmax = pooling_cuda.maxpool2d_forward(_to_device(x), *pool)
+    y_ref, argmax_ref = maxpool2d_forward_reference(x, *pool)
     assert y.dtype == np.float32
-    np.testing.assert_array_equal(_to_host(y), y_cpu)
-    np.testing.assert_array_equal(_to_host(argmax), argmax_cpu)
-    gy = rng.standard_normal(y_cpu.shape).astype(np.float32)
-    gx = kcuda.maxpool2d_backward_gpu(_to_device(gy), argmax, 6, 5, *pool)
+    np.testing.assert_array_equal(_to_host(y), y_ref)
+    np.testing.assert_array_equal(_to_host(argmax), argmax_ref)
+    gy = rng.standard_normal(y_ref.shape).astype(np.float32)
+    gx = pooling_cuda.maxpool2d_backward(_to_device(gy), argmax, 6, 5, *pool)
     assert gx.dtype == np.float32
-    np.testing.assert_array_equal(_to_host(gx), maxpool2d_backward_cpu(gy, argmax_cpu, 6, 5))
+    np.testing.assert_allclose(_to_host(gx), maxpool2d_backward_reference(gy, argmax_ref, 6, 5),
+                               rtol=1e-6, atol=1e-6)
 
 
 class _CudaLike(np.ndarray):
@@ -136,23 +143,51 @@ class _CudaLike(np.ndarray):
         return self.__array_interface__
 
 
-def test_dispatchers_send_cuda_arrays_to_the_gpu_kernels(monkeypatch) -> None:
-    from minicnn.kernels import im2col as kim2col
-    from minicnn.kernels import pooling as kpooling
-
+@pytest.mark.parametrize("mode, expected", [("fast", "cuda"), ("reference", "reference")])
+def test_entry_points_send_cuda_arrays_to_the_gpu_kernels(monkeypatch, mode: str,
+                                                          expected: str) -> None:
     calls = []
-    for name in ("im2col_gpu", "col2im_gpu", "maxpool2d_forward_gpu", "maxpool2d_backward_gpu"):
-        real = getattr(kcuda, name)
-        monkeypatch.setattr(kcuda, name,
-                            lambda *a, _real=real, _name=name: calls.append(_name) or _real(*a))
+    for module, name, tag in ((conv_cuda, "im2col", "cuda"), (conv_cuda, "col2im", "cuda"),
+                              (pooling_cuda, "maxpool2d_forward", "cuda"),
+                              (pooling_cuda, "maxpool2d_backward", "cuda"),
+                              (conv, "im2col_reference", "reference"),
+                              (conv, "col2im_reference", "reference"),
+                              (pooling, "maxpool2d_forward_reference", "reference"),
+                              (pooling, "maxpool2d_backward_reference", "reference")):
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name,
+                            lambda *a, _real=real, _tag=tag: calls.append(_tag) or _real(*a))
     x = np.random.default_rng(5).standard_normal((1, 2, 5, 4))
     xd = x.view(_CudaLike)
-    col = kim2col.im2col(xd, 3, 3, 1, 1, 1, 1)
-    np.testing.assert_array_equal(col, im2col_cpu(x, 3, 3, 1, 1, 1, 1))
-    gx = kim2col.col2im(np.asarray(col).view(_CudaLike), 5, 4, 1, 1, 1, 1)
-    np.testing.assert_array_equal(gx, col2im_cpu(np.asarray(col), 5, 4, 1, 1, 1, 1))
-    y, argmax = kpooling.maxpool2d_forward(xd, 2, 2, 2, 2, 0, 0)
-    gy = np.ones(y.shape).view(_CudaLike)
-    kpooling.maxpool2d_backward(gy, argmax, 5, 4, 2, 2, 2, 2, 0, 0)
-    assert calls == ["im2col_gpu", "col2im_gpu", "maxpool2d_forward_gpu",
-                     "maxpool2d_backward_gpu"]
+    with use(mode):
+        col = conv.im2col(xd, 3, 3, 1, 1, 1, 1)
+        gx = conv.col2im(np.asarray(col).view(_CudaLike), 5, 4, 1, 1, 1, 1)
+        y, argmax = pooling.maxpool2d_forward(xd, 2, 2, 2, 2, 0, 0)
+        pooling.maxpool2d_backward(np.ones(y.shape).view(_CudaLike), argmax, 5, 4, 2, 2, 2, 2,
+                                   0, 0)
+    assert calls == [expected] * 4
+    np.testing.assert_array_equal(col, im2col_reference(x, 3, 3, 1, 1, 1, 1))
+    np.testing.assert_array_equal(gx, col2im_reference(np.asarray(col), 5, 4, 1, 1, 1, 1))
+
+
+def test_conv2d_on_cuda_arrays_uses_the_gpu_im2col(monkeypatch) -> None:
+    """The GPU convolution is the reference's GEMMs around the CUDA im2col / col2im."""
+    calls = []
+    for name in ("im2col", "col2im"):
+        real = getattr(conv_cuda, name)
+        monkeypatch.setattr(conv_cuda, name,
+                            lambda *a, _real=real, _n=name: calls.append(_n) or _real(*a))
+    rng = np.random.default_rng(6)
+    x, W = rng.standard_normal((2, 2, 5, 4)), rng.standard_normal((3, 2, 3, 3))
+    gy = rng.standard_normal((2, 3, 5, 4))
+    geometry = ((1, 1), (1, 1), (1, 1))
+    with use("fast"):
+        y = conv.conv2d_forward(x.view(_CudaLike), W, None, *geometry)
+        gx, gW = conv.conv2d_backward(x.view(_CudaLike), W, gy.view(_CudaLike), *geometry,
+                                      x.shape, W.shape)
+    assert calls == ["im2col", "col2im", "im2col"]
+    np.testing.assert_allclose(y, conv.conv2d_forward_reference(x, W, None, *geometry),
+                               rtol=1e-12)
+    gx_ref, gW_ref = conv.conv2d_backward_reference(x, W, gy, *geometry, x.shape, W.shape)
+    np.testing.assert_allclose(gx, gx_ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(gW, gW_ref, rtol=1e-12, atol=1e-12)

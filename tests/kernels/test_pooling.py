@@ -1,5 +1,10 @@
-"""Max pooling kernels: Numba CPU against the xp reference, and both against PyTorch."""
+"""Pooling kernels (``kernels.pooling``): max pooling's Numba kernels against the xp reference
+(tasks shrunk so that task edges and odd remainders are crossed; the branch-free 2x2 path with
+ties and NaN), both against PyTorch; average pooling in both modes against PyTorch."""
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -8,13 +13,14 @@ import torch.nn.functional as F
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from minicnn.kernels.im2col import conv_output_size
+from minicnn.kernels import pooling, use
+from minicnn.kernels.geometry import conv_output_size
 from minicnn.kernels.pooling import (
     maxpool2d_backward,
-    maxpool2d_backward_cpu,
+    maxpool2d_backward_numba,
     maxpool2d_backward_reference,
     maxpool2d_forward,
-    maxpool2d_forward_cpu,
+    maxpool2d_forward_numba,
     maxpool2d_forward_reference,
 )
 
@@ -27,19 +33,42 @@ def pool_cases(draw: st.DrawFn) -> tuple[tuple[int, int, int, int], tuple[int, .
     """``(x shape, (KH, KW, SH, SW, PH, PW), seed)`` with an output of at least 1x1."""
     N, C = draw(st.integers(1, 3)), draw(st.integers(1, 4))
     H, W = draw(st.integers(1, 12)), draw(st.integers(1, 12))
-    KH, KW = draw(st.integers(1, 5)), draw(st.integers(1, 5))
-    SH, SW = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    PH, PW = draw(st.integers(0, KH // 2)), draw(st.integers(0, KW // 2))
+    if draw(st.booleans()):  # the common 2x2 window, which has its own branch-free path
+        params = (2, 2, 2, 2, 0, 0)
+    else:
+        KH, KW = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+        SH, SW = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+        params = (KH, KW, SH, SW, draw(st.integers(0, KH // 2)), draw(st.integers(0, KW // 2)))
+    KH, KW, SH, SW, PH, PW = params
     assume(conv_output_size(H, KH, SH, PH) >= 1 and conv_output_size(W, KW, SW, PW) >= 1)
-    return (N, C, H, W), (KH, KW, SH, SW, PH, PW), draw(st.integers(0, 2**32 - 1))
+    return (N, C, H, W), params, draw(st.integers(0, 2**32 - 1))
+
+
+@contextmanager
+def planes_per_task(planes: int, H: int, W: int) -> Iterator[None]:
+    """The Numba kernels' tasks shrunk to ``planes`` (N, C) planes (0: the default)."""
+    with pytest.MonkeyPatch.context() as mp:
+        if planes:
+            mp.setattr(pooling, "TASK_ELEMENTS", planes * H * W)
+        yield
+
+
+# tasks of 1 plane, of 2 (an odd N*C leaves a remainder of 1), or the default
+TASK_PLANES = st.sampled_from([1, 2, 0])
 
 
 def _draw_x(shape: tuple[int, ...], seed: int, ties: bool) -> np.ndarray:
-    """Gaussian values, or (``ties``) small integers so that windows hold equal maxima."""
+    """Gaussian values, or (``ties``) small integers so that windows hold equal maxima, a few
+    of them NaN or infinite (planes with a NaN leave the 2x2 path for the general rule)."""
     rng = np.random.default_rng(seed)
-    if ties:
-        return rng.integers(-2, 3, size=shape).astype(np.float64)
-    return rng.standard_normal(shape)
+    if not ties:
+        return rng.standard_normal(shape)
+    x = rng.integers(-2, 3, size=shape).astype(np.float64)
+    special = rng.random(shape)
+    x[special < 0.03] = np.nan
+    x[(special >= 0.03) & (special < 0.05)] = -np.inf
+    x[(special >= 0.05) & (special < 0.06)] = np.inf
+    return x
 
 
 def _torch_pool(x: np.ndarray, gy: np.ndarray, params: tuple[int, ...]):
@@ -56,12 +85,14 @@ def _ours(x: np.ndarray, gy: np.ndarray, params: tuple[int, ...]):
     return y, argmax, maxpool2d_backward(gy, argmax, *x.shape[2:], *params)
 
 
+
 @SETTINGS
-@given(pool_cases(), st.booleans())
-def test_forward_cpu_equals_reference(case, ties: bool) -> None:
+@given(pool_cases(), st.booleans(), TASK_PLANES)
+def test_forward_numba_equals_reference(case, ties: bool, planes: int) -> None:
     x_shape, params, seed = case
     x = _draw_x(x_shape, seed, ties)
-    y, argmax = maxpool2d_forward_cpu(x, *params)
+    with planes_per_task(planes, *x_shape[2:]):
+        y, argmax = maxpool2d_forward_numba(x, *params)
     y_ref, argmax_ref = maxpool2d_forward_reference(x, *params)
     assert argmax.dtype == np.int64 and y.dtype == x.dtype
     np.testing.assert_array_equal(y, y_ref)
@@ -69,31 +100,35 @@ def test_forward_cpu_equals_reference(case, ties: bool) -> None:
 
 
 @SETTINGS
-@given(pool_cases(), st.booleans())
-def test_backward_cpu_equals_reference(case, ties: bool) -> None:
+@given(pool_cases(), st.booleans(), TASK_PLANES)
+def test_backward_numba_equals_reference(case, ties: bool, planes: int) -> None:
     x_shape, params, seed = case
     x = _draw_x(x_shape, seed, ties)
-    _, argmax = maxpool2d_forward_cpu(x, *params)
+    _, argmax = maxpool2d_forward_reference(x, *params)
     gy = np.random.default_rng(seed + 1).standard_normal(argmax.shape)
     H, W = x_shape[2:]
-    gx = maxpool2d_backward_cpu(gy, argmax, H, W)
+    with planes_per_task(planes, H, W):
+        gx = maxpool2d_backward_numba(gy, argmax, H, W)
     assert gx.shape == x_shape and gx.dtype == gy.dtype
+    # NOTE: close, not equal: the order of bincount's sums is not specified.
     np.testing.assert_allclose(gx, maxpool2d_backward_reference(gy, argmax, H, W),
                                rtol=1e-12, atol=1e-12)
 
 
 @SETTINGS
-@given(pool_cases(), st.booleans())
-def test_matches_torch(case, ties: bool) -> None:
-    """Values, indices (flat h*W + w, unpadded) and the gradient, with and without ties."""
+@given(pool_cases(), st.booleans(), st.sampled_from(["fast", "reference"]))
+def test_matches_torch(case, ties: bool, mode: str) -> None:
+    """Values, indices (flat h*W + w, unpadded) and the gradient, with and without ties
+    (and NaN, infinities), through the entry points in both modes."""
     x_shape, params, seed = case
     x = _draw_x(x_shape, seed, ties)
-    y, argmax = maxpool2d_forward(x, *params)
-    gy = np.random.default_rng(seed + 1).standard_normal(y.shape)
+    with use(mode):
+        y, argmax = maxpool2d_forward(x, *params)
+        gy = np.random.default_rng(seed + 1).standard_normal(y.shape)
+        gx = maxpool2d_backward(gy, argmax, *x_shape[2:], *params)
     y_t, i_t, gx_t = _torch_pool(x, gy, params)
     np.testing.assert_array_equal(y, y_t)
     np.testing.assert_array_equal(argmax, i_t)
-    gx = maxpool2d_backward(gy, argmax, *x_shape[2:])
     np.testing.assert_allclose(gx, gx_t, rtol=1e-12, atol=1e-12)
 
 
@@ -171,13 +206,15 @@ def test_nan_propagates_like_torch() -> None:
     np.testing.assert_array_equal(maxpool2d_forward_reference(x, *params)[1], i_t)
 
 
-def test_float32() -> None:
+@pytest.mark.parametrize("mode", ["fast", "reference"])
+def test_float32(mode: str) -> None:
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 3, 9, 8)).astype(np.float32)
     params = (3, 2, 2, 1, 1, 1)
-    y, argmax = maxpool2d_forward(x, *params)
-    gy = rng.standard_normal(y.shape).astype(np.float32)
-    gx = maxpool2d_backward(gy, argmax, 9, 8)
+    with use(mode):
+        y, argmax = maxpool2d_forward(x, *params)
+        gy = rng.standard_normal(y.shape).astype(np.float32)
+        gx = maxpool2d_backward(gy, argmax, 9, 8, *params)
     assert y.dtype == np.float32 and gx.dtype == np.float32
     y_ref, argmax_ref = maxpool2d_forward_reference(x, *params)
     np.testing.assert_array_equal(y, y_ref)
@@ -186,15 +223,55 @@ def test_float32() -> None:
     np.testing.assert_array_equal(y, y_t)
     np.testing.assert_array_equal(argmax, i_t)
     np.testing.assert_allclose(gx, gx_t, rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose(gx, maxpool2d_backward_reference(gy, argmax, 9, 8),
-                               rtol=1e-6, atol=1e-6)
 
 
-def test_errors() -> None:
+@pytest.mark.parametrize("mode", ["fast", "reference"])
+def test_errors(mode: str) -> None:
     x = np.zeros((1, 1, 6, 6))
-    with pytest.raises(ValueError, match="at most half"):
-        maxpool2d_forward(x, 2, 2, 2, 2, 2, 0)
-    with pytest.raises(ValueError, match="output size"):
-        maxpool2d_forward(np.zeros((1, 1, 3, 3)), 5, 5, 1, 1, 0, 0)
-    with pytest.raises(ValueError, match="differs"):
-        maxpool2d_backward(np.zeros((1, 1, 2, 2)), np.zeros((1, 1, 2, 3), np.int64), 4, 4)
+    with use(mode):
+        with pytest.raises(ValueError, match="at most half"):
+            maxpool2d_forward(x, 2, 2, 2, 2, 2, 0)
+        with pytest.raises(ValueError, match="output size"):
+            maxpool2d_forward(np.zeros((1, 1, 3, 3)), 5, 5, 1, 1, 0, 0)
+        with pytest.raises(ValueError, match="differs"):
+            maxpool2d_backward(np.zeros((1, 1, 2, 2)), np.zeros((1, 1, 2, 3), np.int64), 4, 4,
+                               2, 2, 2, 2, 0, 0)
+        with pytest.raises(ValueError, match="does not come from"):
+            maxpool2d_backward(np.zeros((1, 1, 2, 2)), np.zeros((1, 1, 2, 2), np.int64), 6, 6,
+                               2, 2, 2, 2, 0, 0)
+
+
+@pytest.mark.parametrize("mode, expected", [("fast", "numba"), ("reference", "reference")])
+def test_entry_points_pick_the_implementation(monkeypatch: pytest.MonkeyPatch, mode: str,
+                                              expected: str) -> None:
+    calls = []
+    for name, tag in (("maxpool2d_forward_numba", "numba"),
+                      ("maxpool2d_backward_numba", "numba"),
+                      ("maxpool2d_forward_reference", "reference"),
+                      ("maxpool2d_backward_reference", "reference")):
+        real = getattr(pooling, name)
+        monkeypatch.setattr(pooling, name,
+                            lambda *a, _real=real, _tag=tag: calls.append(_tag) or _real(*a))
+    x = np.random.default_rng(4).standard_normal((2, 3, 6, 6))
+    with use(mode):
+        y, argmax = maxpool2d_forward(x, 2, 2, 2, 2, 0, 0)
+        maxpool2d_backward(np.ones_like(y), argmax, 6, 6, 2, 2, 2, 2, 0, 0)
+    assert calls == [expected, expected]
+
+
+@pytest.mark.parametrize("mode", ["fast", "reference"])
+@pytest.mark.parametrize("params", [(2, 2, 2, 2, 0, 0), (3, 3, 2, 2, 1, 1), (3, 2, 1, 2, 1, 0)])
+def test_avgpool_matches_torch(mode: str, params: tuple[int, ...]) -> None:
+    """Average pooling (padding counted, as torch's default) and its gradient."""
+    KH, KW, SH, SW, PH, PW = params
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 2, 7, 6))
+    xt = torch.from_numpy(x).requires_grad_(True)
+    yt = F.avg_pool2d(xt, (KH, KW), (SH, SW), (PH, PW))
+    gy = rng.standard_normal(tuple(yt.shape))
+    yt.backward(torch.from_numpy(gy))
+    with use(mode):
+        y = pooling.avgpool2d_forward(x, *params)
+        gx = pooling.avgpool2d_backward(gy, 7, 6, *params)
+    np.testing.assert_allclose(y, yt.detach().numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(gx, xt.grad.numpy(), rtol=1e-12, atol=1e-12)
