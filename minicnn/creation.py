@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from minicnn import backend
-from minicnn.autograd.tensor import DEFAULT_DTYPE, Tensor, _infer_array
+from minicnn.autograd.tensor import DEFAULT_DTYPE, Tensor, infer_array
 from minicnn.random import get_generator
 
 
@@ -60,7 +60,7 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None,
     Python floats become float32 and ints int64 (as ``torch.tensor``); a NumPy array keeps its
     dtype (float64 stays float64) unless ``dtype`` is given.
     """
-    arr = _infer_array(data, dtype)
+    arr = infer_array(data, dtype)
     arr = arr.copy() if arr is data or (isinstance(data, Tensor) and arr is data.data) else arr
     return _make(arr, device, requires_grad)
 

@@ -16,7 +16,7 @@ def _is_array(data: Any) -> bool:
     return type(data) is np.ndarray or backend.device_of(data) is not backend.CPU
 
 
-def _infer_array(data: Any, dtype: Any = None) -> Any:
+def infer_array(data: Any, dtype: Any = None) -> Any:
     """An array from Python data: floats default to float32, ints to int64 (as PyTorch)."""
     if isinstance(data, Tensor):
         data = data.data
@@ -71,7 +71,7 @@ class Tensor:
 
     def __init__(self, data: Any, requires_grad: bool = False) -> None:
         if type(data) is not np.ndarray:
-            data = _infer_array(data)
+            data = infer_array(data)
         if requires_grad and data.dtype.kind not in "fc":
             raise RuntimeError(
                 f"only tensors of floating point dtype can require gradients, got {data.dtype}"
@@ -164,7 +164,7 @@ class Tensor:
                 )
             gy = xp.ones_like(self.data)
         else:
-            gy = gradient.data if isinstance(gradient, Tensor) else _infer_array(gradient)
+            gy = gradient.data if isinstance(gradient, Tensor) else infer_array(gradient)
             if tuple(gy.shape) != self.shape:
                 raise RuntimeError(
                     f"Mismatch in shape: gradient has a shape of {tuple(gy.shape)} and the "
@@ -275,7 +275,7 @@ class Tensor:
         return "tensor(" + ", ".join([body] + extras) + ")"
 
 
-def _index_key(key: Any) -> Any:
+def index_key(key: Any) -> Any:
     """An indexing key with Tensors replaced by their arrays."""
     if isinstance(key, Tensor):
         return key.data

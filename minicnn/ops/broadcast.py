@@ -6,7 +6,7 @@ from typing import Any
 import numpy as np
 
 from minicnn import backend
-from minicnn.autograd.tensor import DEFAULT_DTYPE, Tensor, _infer_array
+from minicnn.autograd.tensor import DEFAULT_DTYPE, Tensor, infer_array
 
 
 def sum_to(g: Any, shape: tuple[int, ...]) -> Any:
@@ -44,7 +44,7 @@ def as_tensor_like(value: Any, ref: Tensor) -> Tensor:
         # NOTE: xp.full, not xp.asarray: on CuPy asarray(2.0) copies a host buffer to the
         # device (a synchronous transfer in every `x * 2`); full() fills on the device.
         return Tensor(xp.full((), value, dtype=dtype))
-    arr = _infer_array(value) if not hasattr(value, "dtype") else value
+    arr = infer_array(value) if not hasattr(value, "dtype") else value
     return Tensor(backend.to_device(arr, backend.device_of(ref.data)))
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from minicnn import backend
 from minicnn.autograd.function import Function
-from minicnn.autograd.tensor import Tensor, _index_key
+from minicnn.autograd.tensor import Tensor, index_key
 from minicnn.ops.broadcast import normalize_dim
 
 
@@ -162,7 +162,7 @@ def unsqueeze(x: Tensor, dim: int) -> Tensor:
 
 def getitem(x: Tensor, key: Any) -> Tensor:
     """x[key]: slices, ints, None, Ellipsis, integer arrays/tensors and boolean masks."""
-    key = _index_key(key)
+    key = index_key(key)
     if isinstance(key, list):
         key = backend.get_array_module(x.data).asarray(key)
     return GetItem(key).apply(x)

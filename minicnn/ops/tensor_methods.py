@@ -17,7 +17,7 @@ import numpy as np
 from minicnn import backend
 from minicnn.autograd import grad_mode
 from minicnn.autograd.function import Function
-from minicnn.autograd.tensor import Tensor, _index_key, _infer_array, increment_version
+from minicnn.autograd.tensor import Tensor, increment_version, index_key, infer_array
 from minicnn.ops import activation as A
 from minicnn.ops import elementwise as E
 from minicnn.ops import linalg as L
@@ -200,7 +200,7 @@ def _value_tensor(self: Tensor, value: Any) -> Tensor:
 def _setitem(self: Tensor, key: Any, value: Any) -> None:
     """``self[key] = value``, in place (differentiable when the graph is recorded)."""
     self._check_inplace()
-    key = _index_key(key)
+    key = index_key(key)
     if _recording(self, value):
         new = SetItem(key).apply(_old_values(self, copy=False), _value_tensor(self, value))
         self.data[...] = new.data
@@ -236,7 +236,7 @@ def zero_(self: Tensor) -> Tensor:
 def copy_(self: Tensor, src: Tensor | Any) -> Tensor:
     """In place: self's values = ``src``'s (broadcast to self's shape, cast to its dtype, moved
     to its device); differentiable with respect to ``src`` when the graph is recorded."""
-    arr = src.data if isinstance(src, Tensor) else _infer_array(src)
+    arr = src.data if isinstance(src, Tensor) else infer_array(src)
     try:
         fits = np.broadcast_shapes(tuple(arr.shape), self.shape) == self.shape
     except ValueError:
