@@ -101,3 +101,14 @@ def test_compare_runs_from_outside_the_checkout(installed) -> None:
     assert "mean test accuracy over 1 seed(s)" in out
     runs = list((elsewhere / "runs").iterdir())
     assert len(runs) == 1 and (runs[0] / "report.md").is_file()
+
+
+def test_no_machine_path_in_the_committed_records() -> None:
+    """Reports store paths as given or relative: none of this machine's absolute folders."""
+    texts = [p for folder in ("results", "benchmarks/results") for p in (ROOT / folder).rglob("*")
+             if p.suffix in (".json", ".md", ".log")]
+    assert texts
+    for path in texts:
+        text = path.read_text()
+        for marker in ("/work/", "/root/", "/home/", "/tmp/", "site-packages"):
+            assert marker not in text, f"{path.relative_to(ROOT)} holds {marker}"
