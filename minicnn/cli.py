@@ -6,7 +6,7 @@ import contextlib
 import os
 import shlex
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 # The optional modules and the extra of minicnn that installs each.
@@ -210,7 +210,7 @@ def _summary(args: argparse.Namespace) -> None:
     print(summary(MODELS[model](), size, print_fn=None))
 
 
-def _benchmarks_main() -> object:
+def _benchmarks_main() -> Callable[..., object]:
     """The benchmarks' entry point: ``minicnn.benchmarks`` as installed, or the top-level
     ``benchmarks`` of a source checkout used without installing."""
     try:
