@@ -79,7 +79,7 @@ def _check_device(device: str) -> None:
     try:
         backend.get_device(device)
     except (RuntimeError, ValueError) as exc:
-        sys.exit(f"minicnn: --device {device}: {exc}")
+        sys.exit(f"minicnn: {exc}")  # "device 'cuda' requested but ...", "unknown device ..."
 
 
 def _device_arg(argv: Sequence[str]) -> str:

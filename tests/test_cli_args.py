@@ -108,7 +108,7 @@ def test_a_finished_run_is_not_overwritten_and_resume_must_match(
 
 def test_unknown_device_names_the_option(capsys: pytest.CaptureFixture) -> None:
     message = _refused(["train", "mnist_logreg", *MNIST, "--device", "tpu"], capsys)
-    assert message.startswith("minicnn: --device tpu:")
+    assert message.startswith("minicnn: unknown device 'tpu'")
 
 
 def test_unknown_bench_section_names_the_option(capsys: pytest.CaptureFixture) -> None:
