@@ -1,9 +1,47 @@
 """The human-readable side of a run's record: the per-epoch table and ``report.md``."""
 from __future__ import annotations
 
+import datetime
+import os
+import platform
+import sys
 from typing import Any
 
 from minicnn.experiments import Experiment
+
+
+def _load() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
+
+
+def start_conditions() -> dict[str, Any]:
+    """When and under what load a run starts: date, 1-minute load average, CPUs."""
+    return {"date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "load_before": _load(), "cpus": os.cpu_count()}
+
+
+def end_conditions(conditions: dict[str, Any]) -> dict[str, Any]:
+    """``conditions`` with the load average now (``load_after``) and the versions used."""
+    import numpy
+
+    import minicnn
+
+    versions = {"python": platform.python_version(), "minicnn": minicnn.__version__,
+                "numpy": numpy.__version__}
+    torch = sys.modules.get("torch")  # imported when the run used it
+    if torch is not None:
+        versions["torch"] = torch.__version__
+    return {**conditions, "load_after": _load(), "versions": versions}
+
+
+def _conditions_line(report: dict[str, Any]) -> str:
+    c = report.get("conditions") or {}
+    return (f"Run {c.get('date', '?')} on {c.get('cpus', '?')} CPUs, load average "
+            f"{c.get('load_before', '?')} before and {c.get('load_after', '?')} after "
+            f"(timings are only comparable between quiet runs).")
 
 
 def epoch_table(torch_result: dict[str, Any], minicnn_result: dict[str, Any]) -> list[str]:
@@ -53,7 +91,8 @@ def train_markdown(exp: Experiment, report: dict[str, Any], plots: list[str]) ->
              *_data(report), *_history_table(report["history"]), "",
              f"Test loss {report['test_loss']:.4f}, test accuracy "
              f"{100 * report['test_acc']:.2f} %, {report['seconds']:.1f} s of training "
-             f"(seed {report['seed']}).", "", *[f"![{p}]({p})" for p in plots], ""]
+             f"(seed {report['seed']}).", "", _conditions_line(report), "",
+             *[f"![{p}]({p})" for p in plots], ""]
     return "\n".join(lines)
 
 
@@ -73,5 +112,5 @@ def compare_markdown(exp: Experiment, summary: dict[str, Any], first: dict[str, 
              "",
              f"Time ratio minicnn / torch: {', '.join(f'{r:.2f}' for r in summary['time_ratio'])}."
              f" Largest per-epoch train-loss difference: {summary['max_train_loss_diff']:.2e}.",
-             "", *[f"![{p}]({p})" for p in plots], ""]
+             "", _conditions_line(summary), "", *[f"![{p}]({p})" for p in plots], ""]
     return "\n".join(lines)

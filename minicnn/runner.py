@@ -171,9 +171,10 @@ def run_train(exp: Experiment, engine: str = "minicnn", epochs: int | None = Non
               resume: bool = False, download: bool = True) -> dict[str, Any]:
     """Train the experiment's model with one engine; print the result and record the run in
     ``out`` (see ``minicnn.rundir``; ``resume`` continues a run interrupted there)."""
-    from minicnn.report import train_markdown
+    from minicnn.report import end_conditions, start_conditions, train_markdown
 
     epochs = epochs or exp.epochs
+    conditions = start_conditions()
     run = None
     if out is not None:
         run = RunDir(out, {"command": "train", "experiment": exp.name, "engine": engine,
@@ -197,7 +198,7 @@ def run_train(exp: Experiment, engine: str = "minicnn", epochs: int | None = Non
                   "seed": seed, "limit": limit, "device": device, "data": splits.source,
                   "notices": list(splits.notices), "history": result["history"].to_dict(),
                   "test_loss": result["test_loss"], "test_acc": result["test_acc"],
-                  "seconds": result["seconds"]}
+                  "seconds": result["seconds"], "conditions": end_conditions(conditions)}
         files = _write_plots(run, exp, [result])
         run.write_json("report.json", report)
         run.write_text("report.md", train_markdown(exp, report, files))
@@ -262,9 +263,10 @@ def run_compare(exp: Experiment, epochs: int | None = None, data_dir: str | None
     spread, the time ratio and the largest loss differences; records the run in ``out``
     (report rewritten after each seed, so the finished seeds are kept; ``resume`` continues).
     """
-    from minicnn.report import compare_markdown, epoch_table
+    from minicnn.report import compare_markdown, end_conditions, epoch_table, start_conditions
 
     epochs = epochs or exp.epochs
+    conditions = start_conditions()
     run = None
     if out is not None:
         run = RunDir(out, {"command": "compare", "experiment": exp.name, "epochs": epochs,
@@ -287,6 +289,7 @@ def run_compare(exp: Experiment, epochs: int | None = None, data_dir: str | None
               f"{one['time_ratio']:.2f}; largest train-loss difference "
               f"{one['max_train_loss_diff']:.2e}")
         summary = compare_summary(exp, epochs, splits, device, limit, runs, seeds)
+        summary["conditions"] = end_conditions(conditions)
         if run is not None:
             if s == seed:
                 plots = _write_plots(run, exp, [one["torch"], one["minicnn"]])

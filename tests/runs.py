@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-TIMINGS = ("seconds", "time_ratio")
+TIMINGS = ("seconds", "time_ratio", "conditions")  # wall clock, date, load average
 
 
 def without_timings(tree: Any) -> Any:
