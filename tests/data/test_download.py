@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import socket
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -88,6 +89,16 @@ def test_success(server, tmp_path):
     assert dest == tmp_path / "cache" / FILES[0]
     assert dest.read_bytes() == server.files[FILES[0]]
     assert sorted(p.name for p in dest.parent.iterdir()) == [FILES[0]]
+
+
+def test_progress_bar_on_a_terminal(server, tmp_path, monkeypatch, capsys):
+    pytest.importorskip("tqdm")
+    download_file(FILES[0], server.md5s[FILES[0]], tmp_path, [url(server, "good")], timeout=5)
+    assert capsys.readouterr().err == ""  # not a terminal: no bar
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    download_file(FILES[1], server.md5s[FILES[1]], tmp_path, [url(server, "good")], timeout=5)
+    err = capsys.readouterr().err
+    assert f"downloading {FILES[1]}:" in err and "B/s" in err  # tqdm, in bytes
 
 
 def test_md5_mismatch_leaves_no_file(server, tmp_path):
