@@ -288,6 +288,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         with exit_on_missing_extra():
             args.func(args)
+    except KeyboardInterrupt:  # before a run started (a run's own Ctrl-C says more)
+        print("\nminicnn: interrupted", file=sys.stderr)
+        sys.exit(INTERRUPTED)
     except (ValueError, FileNotFoundError) as exc:
         sys.exit(f"minicnn: {exc}")
     except RuntimeError as exc:

@@ -102,3 +102,16 @@ def test_ctrl_c_on_the_command_line(tmp_path: Path) -> None:
     assert "Traceback" not in stderr and len(stderr.strip().splitlines()) == 1
     assert stderr.startswith("\nminicnn: interrupted; saved minicnn seed 0 after epoch ")
     assert stderr.strip().endswith(f"--out {out} --resume")
+
+
+def test_ctrl_c_outside_a_run_is_one_line_too(monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture) -> None:
+    import minicnn.cli
+
+    def interrupted(_: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(minicnn.cli, "_experiments", interrupted)
+    with pytest.raises(SystemExit) as info:
+        main(["experiments"])
+    assert info.value.code == 130 and capsys.readouterr().err == "\nminicnn: interrupted\n"
