@@ -1,4 +1,5 @@
-"""``python -m benchmarks`` / ``minicnn bench``: minicnn and PyTorch side by side.
+"""``minicnn bench`` / ``python -m minicnn.benchmarks`` (``python -m benchmarks`` from a
+checkout): minicnn and PyTorch side by side.
 
 Sections: ``train`` (a training step of each course model), ``infer`` (inference
 throughput), ``ops`` (forward + backward of single ops at the models' shapes), ``memory``
@@ -21,16 +22,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks import cases, report, threads
-from benchmarks.timing import Budget, interleave, stats
+from minicnn import fileio
 
-ROOT = Path(__file__).resolve().parent.parent
+from . import cases, report, threads
+from .timing import Budget, interleave, stats
+
+ROOT = Path(__file__).resolve().parent.parent  # the checkout, when run from one
 SECTIONS = ("train", "infer", "ops", "memory")
 MIN_MEMORY_MIB = 4.0  # no memory ratio below this (PyTorch's figure)
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
+def parse_args(argv: Sequence[str] | None, prog: str | None = None) -> argparse.Namespace:
+    from minicnn.cli import positive_float, positive_int
+
+    p = argparse.ArgumentParser(prog=prog or f"python -m {__package__}", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--quick", action="store_true",
@@ -42,12 +47,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--data", help="folder with the Fashion-MNIST files (default: search)")
     p.add_argument("--filter", action="append", default=[],
                    help="only rows whose name contains this (case-insensitive; repeatable)")
-    p.add_argument("--threads", type=int, default=None,
+    p.add_argument("--threads", type=positive_int, default=None,
                    help="minicnn's threads (default: minicnn's own default)")
-    p.add_argument("--torch-threads", type=int, default=2, help="PyTorch's threads (default 2)")
-    p.add_argument("--seconds", type=float, default=None,
+    p.add_argument("--torch-threads", type=positive_int, default=2,
+                   help="PyTorch's threads (default 2)")
+    p.add_argument("--seconds", type=positive_float, default=None,
                    help="timed seconds per engine per row (default 4, --quick 0.3)")
-    p.add_argument("--memory-steps", type=int, default=None,
+    p.add_argument("--memory-steps", type=positive_int, default=None,
                    help="training steps in each memory subprocess (default 5, --quick 2)")
     p.add_argument("--json", metavar="PATH", help="write every figure to this JSON file")
     p.add_argument("--out", metavar="DIR",
@@ -61,6 +67,9 @@ def _selected(name: str, filters: list[str]) -> bool:
 
 
 def _git() -> str:
+    """The checkout's commit, or 'installed' when not run from a git checkout."""
+    if not (ROOT / ".git").exists():
+        return "installed (no git checkout)"
     try:
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, check=False,
                              capture_output=True, text=True, timeout=10).stdout.strip()
@@ -185,7 +194,7 @@ def run_ops(engines: dict, budget: Budget, filters: list[str]) -> list[dict[str,
 
 
 def run_memory(args: argparse.Namespace, steps: int) -> list[dict[str, Any]]:
-    from benchmarks.memory import measure_in_subprocess
+    from .memory import measure_in_subprocess
 
     rows = []
     print(f"peak memory of {steps} training steps (each engine in its own subprocess)",
@@ -212,7 +221,7 @@ def run_memory(args: argparse.Namespace, steps: int) -> list[dict[str, Any]]:
 
 
 def run_epoch(args: argparse.Namespace) -> list[dict[str, Any]]:
-    from benchmarks.epoch import run_epoch as one_epoch
+    from .epoch import run_epoch as one_epoch
 
     print("one epoch of CNN2 on Fashion-MNIST, batch 64 (data loading included)", flush=True)
     rows = []
@@ -223,9 +232,10 @@ def run_epoch(args: argparse.Namespace) -> list[dict[str, Any]]:
     return rows
 
 
-def main(argv: Sequence[str] | None = None) -> dict[str, Any] | None:
-    args = parse_args(argv)
-    from benchmarks.engines import device_unavailable, make_engine, settle_allocator
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> dict[str, Any] | None:
+    """Run the benchmarks for the command line ``argv``; returns every figure."""
+    args = parse_args(argv, prog)
+    from .engines import device_unavailable, make_engine, settle_allocator
 
     reason = device_unavailable(args.device)
     if reason:
@@ -233,8 +243,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any] | None:
         return None
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
     unknown = set(sections) - set(SECTIONS)
-    if unknown:
-        sys.exit(f"benchmarks: unknown section(s) {sorted(unknown)}; known: {SECTIONS}")
+    if unknown or not sections:
+        sys.exit(f"benchmarks: --sections: unknown section(s) {sorted(unknown)}; expected a "
+                 f"comma-separated subset of {','.join(SECTIONS)}")
     if args.quick:
         budget = Budget(warmup=1, seconds=args.seconds or 0.3, min_reps=3, max_reps=5)
     else:
@@ -244,8 +255,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any] | None:
     settle_allocator()
     threads.pin(args.threads, args.torch_threads)
     engines = {n: make_engine(n, args.device) for n in ("minicnn", "torch")}
-    command = "python -m benchmarks " + " ".join(shlex.quote(a) for a in
-                                                 (sys.argv[1:] if argv is None else argv))
+    command = f"{prog or 'python -m ' + __package__} " + " ".join(
+        shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     meta: dict[str, Any] = {
         "device": args.device, "command": command.strip(),
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
@@ -279,17 +290,20 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any] | None:
     print(f"done in {meta['seconds']:.0f} s; load average {meta['load_after']:.2f}")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(res, indent=1) + "\n")
+        fileio.write_text(args.json, json.dumps(res, indent=1) + "\n")
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         stem = args.device.split(":")[0]
-        (out / f"{stem}.json").write_text(json.dumps(res, indent=1) + "\n")
-        (out / f"{stem}.md").write_text(report.markdown(res) + "\n")
+        fileio.write_text(out / f"{stem}.json", json.dumps(res, indent=1) + "\n")
+        fileio.write_text(out / f"{stem}.md", report.markdown(res) + "\n")
         report.chart(res, out / f"{stem}.png")
         print(f"wrote {out / stem}.json, .md and .png")
     return res
 
 
 if __name__ == "__main__":
-    main()
+    from minicnn.cli import exit_on_missing_extra
+
+    with exit_on_missing_extra():
+        main()

@@ -1,11 +1,12 @@
 """One engine alone in a process, and the thread-configuration study built on it.
 
-``python -m benchmarks.alone ENGINE MODEL [--steps N]`` prints the median training-step
-time (ms) of one engine with nothing else in the process: the thread counts come from the
-environment (``MINICNN_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, ``TORCH_THREADS``).
+``python -m minicnn.benchmarks.alone ENGINE MODEL [--steps N]`` (``benchmarks.alone`` from a
+checkout) prints the median training-step time (ms) of one engine with nothing else in the
+process: the thread counts come from the environment (``MINICNN_NUM_THREADS``,
+``OPENBLAS_NUM_THREADS``, ``TORCH_THREADS``).
 
-``python -m benchmarks.alone --study CNN2 CrackCNN [--rounds 2] [--burn]`` runs it for each
-thread configuration below, each in a fresh process, rounds interleaved; ``--burn`` first
+``python -m minicnn.benchmarks.alone --study CNN2 CrackCNN [--rounds 2] [--burn]`` runs it for
+each thread configuration below, each in a fresh process, rounds interleaved; ``--burn`` first
 starts a busy-loop process (one core taken, as by a neighbour on a shared machine).
 """
 from __future__ import annotations
@@ -16,9 +17,8 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from .memory import child_env
 
 CONFIGS = {
     "minicnn: pool 2, BLAS 1 (default)": ("minicnn", {"MINICNN_NUM_THREADS": "2"}),
@@ -33,8 +33,8 @@ CONFIGS = {
 
 
 def median_step(engine_name: str, model: str, steps: int) -> float:
-    from benchmarks import cases
-    from benchmarks.engines import make_engine, settle_allocator
+    from . import cases
+    from .engines import make_engine, settle_allocator
 
     settle_allocator()
     if engine_name == "torch":
@@ -60,12 +60,8 @@ def study(models: list[str], rounds: int, burn: bool) -> dict[str, dict[str, lis
             for model in models:
                 steps = "8" if model.startswith("Crack") else "20"
                 for label, (engine, env) in CONFIGS.items():
-                    full_env = {**os.environ, **env,
-                                "PYTHONPATH": os.pathsep.join(
-                                    [str(ROOT)] + [p for p in [os.environ.get("PYTHONPATH")]
-                                                   if p])}
-                    out = subprocess.run([sys.executable, "-m", "benchmarks.alone", engine,
-                                          model, "--steps", steps], cwd=ROOT, env=full_env,
+                    out = subprocess.run([sys.executable, "-m", f"{__package__}.alone",
+                                          engine, model, "--steps", steps], env=child_env(env),
                                          capture_output=True, text=True, check=True)
                     results[model][label].append(float(out.stdout.split()[-1]))
     finally:
@@ -75,7 +71,7 @@ def study(models: list[str], rounds: int, burn: bool) -> dict[str, dict[str, lis
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.alone", description=__doc__,
+    p = argparse.ArgumentParser(prog=f"python -m {__package__}.alone", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("args", nargs="+", help="ENGINE MODEL, or with --study: MODEL...")
     p.add_argument("--steps", type=int, default=20)

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.engines import Engine
+from minicnn.train.engines import Engine
 
 clock = time.perf_counter
 
@@ -20,7 +20,7 @@ class ModelSpec:
     """A course model with its course batch size, optimiser and loss."""
 
     name: str
-    cls: str  # class name in minicnn.models.course and reference.models
+    cls: str  # class name in minicnn.models.course and minicnn.reference.models
     batch: int
     input: tuple[int, int, int]  # (C, H, W)
     optimizer: str  # 'sgd' or 'adam'
@@ -58,7 +58,7 @@ def build_model(engine: Engine, spec: ModelSpec, weights: dict[str, np.ndarray] 
                 ) -> Any:
     model = getattr(engine.models, spec.cls)(**spec.kwargs)
     if weights is not None:
-        engine.load_weights(model, weights)
+        engine.load_arrays(model, weights)
     return engine.to_device(model)
 
 
@@ -104,9 +104,10 @@ def reference_weights(spec: ModelSpec, seed: int = 0) -> dict[str, np.ndarray]:
     """Initial weights (PyTorch's initialisation, seeded) shared by both engines' models."""
     import torch
 
-    from reference import models
+    from minicnn.runner import reference_models
 
     torch.manual_seed(seed)
+    models = reference_models()
     model = getattr(models, spec.cls)(**spec.kwargs)
     return {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
 
@@ -118,9 +119,9 @@ def model_flops(spec: ModelSpec, batch: int, training: bool) -> int:
     except for the first layer, whose input needs none)."""
     import torch
 
-    from reference import models
+    from minicnn.runner import reference_models
 
-    model = getattr(models, spec.cls)(**spec.kwargs)
+    model = getattr(reference_models(), spec.cls)(**spec.kwargs)
     total = 0
 
     def hook(module: Any, inputs: tuple, output: Any) -> None:
@@ -209,7 +210,7 @@ OPS = [
 def build_op(engine: Engine, spec: OpSpec, seed: int = 0) -> Callable[[], tuple[float, float]]:
     """A callable running the op forward and backward once; returns (forward s, backward s)."""
     rng = np.random.default_rng(seed)
-    F = engine.F
+    F = engine.functional
 
     def arr(*shape: int, scale: float = 1.0) -> np.ndarray:
         return (rng.standard_normal(shape) * scale).astype(np.float32)
@@ -218,8 +219,8 @@ def build_op(engine: Engine, spec: OpSpec, seed: int = 0) -> Callable[[], tuple[
     leaves = [x]
     if spec.op == "conv2d":
         c, oc, k = spec.shape[1], spec.params["out"], spec.params["k"]
-        W = engine.tensor(arr(oc, c, k, k, scale=(c * k * k) ** -0.5), True)
-        b = engine.tensor(arr(oc, scale=0.1), True)
+        W = engine.tensor(arr(oc, c, k, k, scale=(c * k * k) ** -0.5), requires_grad=True)
+        b = engine.tensor(arr(oc, scale=0.1), requires_grad=True)
         leaves += [W, b]
 
         def forward() -> Any:
@@ -229,8 +230,8 @@ def build_op(engine: Engine, spec: OpSpec, seed: int = 0) -> Callable[[], tuple[
             return F.max_pool2d(x, 2)
     elif spec.op == "batch_norm":
         c = spec.shape[1]
-        gamma = engine.tensor(1 + arr(c, scale=0.1), True)
-        beta = engine.tensor(arr(c, scale=0.1), True)
+        gamma = engine.tensor(1 + arr(c, scale=0.1), requires_grad=True)
+        beta = engine.tensor(arr(c, scale=0.1), requires_grad=True)
         rm, rv = engine.tensor(np.zeros(c, np.float32)), engine.tensor(np.ones(c, np.float32))
         leaves += [gamma, beta]
 
@@ -241,8 +242,8 @@ def build_op(engine: Engine, spec: OpSpec, seed: int = 0) -> Callable[[], tuple[
             return F.relu(x)
     elif spec.op == "linear":
         i, o = spec.shape[1], spec.params["out"]
-        W = engine.tensor(arr(o, i, scale=i ** -0.5), True)
-        b = engine.tensor(arr(o, scale=0.1), True)
+        W = engine.tensor(arr(o, i, scale=i ** -0.5), requires_grad=True)
+        b = engine.tensor(arr(o, scale=0.1), requires_grad=True)
         leaves += [W, b]
 
         def forward() -> Any:

@@ -1,117 +1,49 @@
-"""The two engines behind one small interface, so every case is written once.
-
-An ``Engine`` gives a case what differs between minicnn and PyTorch: its ``nn``, ``optim``,
-functional module and course models, how a NumPy array becomes a tensor on the device, how to
-wait for the device (``sync``), and ``no_grad``. The device is a parameter everywhere.
+"""The engines of ``minicnn.train.engines`` (one adapter, shared with the runner and the fit
+loop), plus what timing needs: ``sync`` (wait for the device) and the course models of each
+framework (``models``: ``minicnn.models.course`` or ``minicnn.reference.models``).
 """
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from typing import Any
 
 import numpy as np
 
-
-class Engine:
-    name: str
-    device: str
-    nn: Any
-    optim: Any
-    F: Any
-    models: Any
-
-    def tensor(self, array: np.ndarray, requires_grad: bool = False) -> Any:
-        raise NotImplementedError
-
-    def sync(self) -> None:
-        """Wait until the device has finished the queued work (a no-op on the CPU)."""
-
-    def no_grad(self) -> AbstractContextManager:
-        raise NotImplementedError
-
-    def load_weights(self, model: Any, arrays: dict[str, np.ndarray]) -> None:
-        raise NotImplementedError
-
-    def weights(self, model: Any) -> dict[str, np.ndarray]:
-        raise NotImplementedError
+from minicnn.train.engines import Engine, MinicnnEngine, TorchEngine
 
 
-class MinicnnEngine(Engine):
-    name = "minicnn"
+class BenchMinicnn(MinicnnEngine):
+    """The minicnn engine, with its course models and a device sync."""
 
     def __init__(self, device: str = "cpu") -> None:
-        import minicnn
-        import minicnn.nn
-        import minicnn.nn.functional
-        import minicnn.optim
+        super().__init__(device)
         from minicnn import backend
         from minicnn.models import course
 
-        self.device = device
-        self._minicnn, self._backend = minicnn, backend
-        self._device = backend.get_device(device)
-        self.nn, self.optim, self.F, self.models = (minicnn.nn, minicnn.optim,
-                                                    minicnn.nn.functional, course)
-
-    def tensor(self, array: np.ndarray, requires_grad: bool = False) -> Any:
-        data = self._backend.to_device(np.ascontiguousarray(array), self._device)
-        return self._minicnn.Tensor(data, requires_grad=requires_grad)
+        self.models = course
+        self._backend, self._device = backend, backend.get_device(device)
 
     def sync(self) -> None:
+        """Wait until the device has finished the queued work (a no-op on the CPU)."""
         if self._device is not self._backend.CPU:
             self._device.xp.cuda.Stream.null.synchronize()
 
-    def no_grad(self) -> AbstractContextManager:
-        return self._minicnn.no_grad()
 
-    def to_device(self, model: Any) -> Any:
-        return model.to(self.device)
-
-    def load_weights(self, model: Any, arrays: dict[str, np.ndarray]) -> None:
-        model.load_state_dict(arrays)
-
-    def weights(self, model: Any) -> dict[str, np.ndarray]:
-        return {k: self._backend.to_host(v.data) for k, v in model.state_dict().items()}
-
-
-class TorchEngine(Engine):
-    name = "torch"
+class BenchTorch(TorchEngine):
+    """The PyTorch engine, with the reference models and a device sync."""
 
     def __init__(self, device: str = "cpu") -> None:
-        import torch
-        import torch.nn.functional
+        super().__init__(device)
+        from minicnn.runner import reference_models
 
-        from reference import models
-
-        self.device = device
-        self._torch = torch
-        self.nn, self.optim, self.F, self.models = torch.nn, torch.optim, torch.nn.functional, \
-            models
-
-    def tensor(self, array: np.ndarray, requires_grad: bool = False) -> Any:
-        t = self._torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
-        return t.requires_grad_(requires_grad)
+        self.models = reference_models()
 
     def sync(self) -> None:
-        if self.device != "cpu":
+        """Wait until the device has finished the queued work (a no-op on the CPU)."""
+        if self.device.type != "cpu":
             self._torch.cuda.synchronize()
 
-    def no_grad(self) -> AbstractContextManager:
-        return self._torch.no_grad()
 
-    def to_device(self, model: Any) -> Any:
-        return model.to(self.device)
-
-    def load_weights(self, model: Any, arrays: dict[str, np.ndarray]) -> None:
-        current = model.state_dict()
-        model.load_state_dict({k: self._torch.as_tensor(np.asarray(v), dtype=current[k].dtype)
-                               for k, v in arrays.items()})
-
-    def weights(self, model: Any) -> dict[str, np.ndarray]:
-        return {k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()}
-
-
-ENGINES = {"minicnn": MinicnnEngine, "torch": TorchEngine}
+ENGINES: dict[str, type[Any]] = {"minicnn": BenchMinicnn, "torch": BenchTorch}
 
 
 def settle_allocator() -> None:
@@ -130,6 +62,7 @@ def settle_allocator() -> None:
 
 
 def make_engine(name: str, device: str = "cpu") -> Engine:
+    """A benchmark engine (``Engine`` with ``sync`` and ``models``): 'minicnn' or 'torch'."""
     return ENGINES[name](device)
 
 

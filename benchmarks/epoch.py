@@ -18,13 +18,14 @@ import numpy as np
 
 def run_epoch(engine_name: str, data_dir: str | None, device: str = "cpu", seed: int = 0,
               limit: int | None = None) -> dict[str, Any]:
-    from benchmarks import cases
-    from benchmarks.engines import make_engine
     from minicnn.data import DataLoader, TensorDataset
+    from minicnn.data.download import display_path
     from minicnn.data.mnist import FashionMNIST
-    from minicnn.experiments import _normalise
-    from minicnn.train.engines import get_engine
+    from minicnn.experiments import normalise_digits
     from minicnn.train.loop import train_epoch
+
+    from . import cases
+    from .engines import make_engine
 
     engine = make_engine(engine_name, device)
     spec = cases.MODEL_BY_NAME["CNN2"]
@@ -36,12 +37,13 @@ def run_epoch(engine_name: str, data_dir: str | None, device: str = "cpu", seed:
     x, y = train.data, train.targets
     if limit:
         x, y = x[:limit], y[:limit]
-    loader = DataLoader(TensorDataset(_normalise(x), np.asarray(y)), spec.batch,
+    loader = DataLoader(TensorDataset(normalise_digits(x), np.asarray(y)), spec.batch,
                         shuffle=True, seed=seed)
     t_data = time.perf_counter() - t0
     loss, acc = train_epoch(model, optimizer, loss_fn, loader,
-                            engine=get_engine(engine_name, device), task="multiclass")
+                            engine=engine, task="multiclass")
     wall = time.perf_counter() - t0
     return {"engine": engine_name, "images": len(y), "batches": len(loader),
             "wall_s": wall, "load_s": t_data, "images_per_s": len(y) / wall,
-            "train_loss": loss, "train_acc": acc, "source": str(train.image_path.parent)}
+            "train_loss": loss, "train_acc": acc,
+            "source": display_path(train.image_path.parent)}

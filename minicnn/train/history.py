@@ -7,6 +7,8 @@ import os
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from minicnn import fileio
+
 
 @dataclass
 class History:
@@ -58,9 +60,8 @@ class History:
         return cls.from_dict(json.loads(text))
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write the history to ``path`` as JSON."""
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(self.to_json(indent=2))
+        """Write the history to ``path`` as JSON (all or nothing: ``minicnn.fileio``)."""
+        fileio.write_text(path, self.to_json(indent=2))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> History:

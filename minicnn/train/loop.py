@@ -235,8 +235,8 @@ def fit(model: Any, optimizer: Any, loss_fn: Callable, train_loader: Iterable, e
     no graph); the epoch's ``logs`` (loss, acc, val_loss, val_acc, lr, seconds) are appended to
     the history; then ``scheduler`` steps (ReduceLROnPlateau on ``val_loss``, or on ``loss``
     without validation); then each callback's ``on_epoch_end(epoch, logs)`` runs. A callback
-    stops training by returning True or setting ``state.stop_training``. Progress bars (tqdm)
-    show only when ``progress`` and stdout is a terminal.
+    stops training by returning True or setting ``state.stop_training``. Progress bars (tqdm,
+    labelled with the engine's name) show only when ``progress`` and stdout is a terminal.
     """
     _check_task(task)
     history = History() if history is None else history
@@ -244,8 +244,8 @@ def fit(model: Any, optimizer: Any, loss_fn: Callable, train_loader: Iterable, e
     show = _show_progress(progress)
     for cb in callbacks:
         _call(cb, "on_train_begin", state)
-    epoch_bar = _bar(range(start_epoch, epochs), show, desc="epochs", initial=start_epoch,
-                     total=epochs)
+    epoch_bar = _bar(range(start_epoch, epochs), show, desc=f"{engine.name} epochs",
+                     initial=start_epoch, total=epochs)
     for epoch in epoch_bar:
         state.epoch = epoch
         for cb in callbacks:
@@ -253,7 +253,8 @@ def fit(model: Any, optimizer: Any, loss_fn: Callable, train_loader: Iterable, e
         lr = _current_lr(optimizer)
         t0 = time.perf_counter()
         loss, acc = train_epoch(model, optimizer, loss_fn, train_loader, engine=engine,
-                                task=task, progress=show, desc=f"epoch {epoch + 1}")
+                                task=task, progress=show,
+                                desc=f"{engine.name} epoch {epoch + 1}/{epochs}")
         logs: dict[str, Any] = {"epoch": epoch, "loss": loss, "acc": acc, "lr": lr}
         if val_loader is not None:
             logs["val_loss"], logs["val_acc"] = evaluate(model, val_loader, loss_fn, engine,
@@ -261,7 +262,7 @@ def fit(model: Any, optimizer: Any, loss_fn: Callable, train_loader: Iterable, e
         logs["seconds"] = time.perf_counter() - t0
         history.append(logs)
         if show:
-            epoch_bar.write(_format_logs(epoch, epochs, logs))
+            epoch_bar.write(f"{engine.name}: {_format_logs(epoch, epochs, logs)}")
         if scheduler is not None:
             step_scheduler(scheduler, logs)
         for cb in callbacks:

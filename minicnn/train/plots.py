@@ -1,16 +1,19 @@
 """Plots to PNG files: learning curves and a confusion matrix.
 
 matplotlib is imported when a plot is made, and figures are drawn on the Agg canvas directly
-(``matplotlib.figure.Figure``, no pyplot), so no GUI backend is needed or switched.
+(``matplotlib.figure.Figure``, no pyplot), so no GUI backend is needed or switched. Files are
+written all or nothing (``minicnn.fileio``).
 """
 from __future__ import annotations
 
+import io
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from minicnn import fileio
 from minicnn.train.history import History
 
 
@@ -23,7 +26,9 @@ def _figure(width: float, height: float) -> Any:
 def _save(fig: Any, path: str | os.PathLike) -> str:
     path = os.fspath(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, format="png")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    fileio.write_bytes(path, buffer.getvalue())
     return path
 
 
@@ -31,26 +36,46 @@ def _series(values: list) -> np.ndarray:
     return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
 
 
-def plot_learning_curves(history: History | dict, path: str | os.PathLike,
-                         title: str | None = None) -> str:
-    """Loss (left) and accuracy (right) per epoch, training and validation, to a PNG at
-    ``path``; returns the path."""
-    if isinstance(history, dict):
-        history = History.from_dict(history)
-    epochs = np.arange(1, len(history) + 1)
+def _histories(history: Any) -> dict[str, History]:
+    """``{label: History}`` from a History, a history dict, or a mapping of labels to them."""
+    if isinstance(history, History):
+        return {"": history}
+    if isinstance(history, Mapping) and "loss" in history:
+        return {"": History.from_dict(history)}
+    if isinstance(history, Mapping):
+        return {str(k): v if isinstance(v, History) else History.from_dict(v)
+                for k, v in history.items()}
+    raise TypeError(f"history must be a History, a dict of its lists or a mapping of labels to "
+                    f"those, got {type(history).__name__}")
+
+
+def plot_learning_curves(history: History | dict | Mapping[str, History | dict],
+                         path: str | os.PathLike, title: str | None = None) -> str:
+    """Loss (left) and accuracy (right) per epoch, training (solid) and validation (dashed),
+    to a PNG at ``path``; returns the path. ``history`` may map labels (engine names) to
+    histories: each gets one colour, all on the same axes."""
+    runs = _histories(history)
     fig = _figure(10, 4)
+    longest = max((len(h) for h in runs.values()), default=0)
+    epochs_all = np.arange(1, longest + 1)
     for ax, key, label in zip(fig.subplots(1, 2), ("loss", "acc"), ("loss", "accuracy")):
-        ax.plot(epochs, _series(getattr(history, key)), "o-", label=f"train {label}")
-        val = _series(getattr(history, "val_" + key))
-        if np.isfinite(val).any():
-            ax.plot(epochs, val, "s--", label=f"validation {label}")
+        for i, (name, h) in enumerate(runs.items()):
+            colour, prefix = f"C{i}", f"{name} " if name else ""
+            size = max(8 - 3 * i, 3)  # NOTE: smaller markers on top keep equal curves visible
+            epochs = np.arange(1, len(h) + 1)
+            ax.plot(epochs, _series(getattr(h, key)), "o-", color=colour, markersize=size,
+                    label=f"{prefix}train")
+            val = _series(getattr(h, "val_" + key))
+            if np.isfinite(val).any():
+                ax.plot(epochs, val, "s--", color=colour, markersize=size,
+                        label=f"{prefix}validation")
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
         ax.set_title(label)
         ax.grid(True, alpha=0.3)
         ax.legend()
-        if len(epochs):
-            ax.set_xticks(epochs if len(epochs) <= 20 else epochs[:: len(epochs) // 10 + 1])
+        if longest:
+            ax.set_xticks(epochs_all if longest <= 20 else epochs_all[:: longest // 10 + 1])
     if title:
         fig.suptitle(title)
     return _save(fig, path)

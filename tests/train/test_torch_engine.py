@@ -95,3 +95,19 @@ def test_torch_resume_continues_bit_for_bit(tmp_path) -> None:
     got = engine.state_arrays(model)
     assert all(np.array_equal(got[k], v) for k, v in expected.items())
     assert int(opt.state_dict()["state"][0]["step"]) == 3 * 8
+
+
+@pytest.mark.parametrize("name", ["minicnn", "torch"])
+def test_the_one_adapter_gives_framework_modules_leaves_and_devices(name: str) -> None:
+    """What the runner and the benchmarks take from an engine, the same for both."""
+    from minicnn.train import get_engine
+
+    engine = get_engine(name)
+    model = engine.to_device(engine.nn.Linear(3, 2))
+    assert isinstance(engine.optim.SGD(model.parameters(), lr=0.1), engine.optim.Optimizer)
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    leaf = engine.tensor(x, requires_grad=True)
+    assert leaf.requires_grad and engine.tensor(x).requires_grad is False
+    engine.functional.relu(model(leaf)).sum().backward()
+    assert leaf.grad is not None and tuple(leaf.grad.shape) == (2, 3)
+    np.testing.assert_array_equal(engine.to_numpy(leaf), x)
