@@ -60,7 +60,7 @@ def _probe_cuda() -> None:
     except ImportError:
         _cuda_missing_reason = (
             "CuPy is not installed: install the GPU extra with "
-            "`pip install 'minicnn[gpu]'` (CuPy for CUDA 12)"
+            "`pip install 'minicnn[gpu]'` (CuPy for CUDA 13)"
         )
         return
     try:

@@ -24,7 +24,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("nn, optim", ("minicnn.nn", "minicnn.optim", "minicnn")),
     ("data", ("minicnn.data",)),
     ("train, models", ("minicnn.train", "minicnn.models", "minicnn.experiments")),
-    ("cli", ("minicnn.runner", "minicnn.cli", "minicnn.__main__")),
+    ("cli", ("minicnn.runner", "minicnn.rundir", "minicnn.report", "minicnn.cli",
+             "minicnn.__main__")),
 ]
 
 

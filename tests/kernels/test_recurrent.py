@@ -3,6 +3,8 @@ CPU path against the reference on both sides of its threshold and across task ed
 numba.cuda kernels against the reference under Numba's CUDA simulator, and the dispatch."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numba
 import numpy as np
 import pytest
@@ -14,6 +16,13 @@ import minicnn.kernels
 from minicnn.kernels import recurrent as R
 
 DTYPES = [np.float64, np.float32]
+
+
+@pytest.fixture(autouse=True)
+def _fast_mode() -> Iterator[None]:
+    """These tests are of the fast kernels: run them so whatever MINICNN_KERNELS says."""
+    with minicnn.kernels.use("fast"):
+        yield
 # Fast against reference: the gate math is the same sequence of NumPy ufuncs and arithmetic,
 # so the results are equal up to the order LLVM may give a product of three factors.
 TOL = {np.float64: dict(rtol=1e-14, atol=1e-15), np.float32: dict(rtol=1e-6, atol=1e-7)}

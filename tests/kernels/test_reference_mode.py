@@ -14,7 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 # Families whose every Numba kernel one training step of the course models runs (fast mode).
-FAMILIES = ("conv_cpu", "pooling", "normalization", "elementwise", "optim")
+FAMILIES = ("conv_cpu", "pooling", "normalization", "elementwise", "optim", "recurrent")
 
 SCRIPT = r"""
 import importlib, json, pkgutil, sys
@@ -22,11 +22,11 @@ import numpy as np
 import minicnn, minicnn.kernels
 import minicnn.models as mm
 from minicnn import nn, optim
-from minicnn.kernels import elementwise, optim as optim_kernels
+from minicnn.kernels import elementwise, optim as optim_kernels, recurrent
 from numba.core.dispatcher import Dispatcher
 
 # NOTE: size thresholds at 0, so that in fast mode every kernel runs on these small batches.
-elementwise.MIN_SIZE = optim_kernels.MIN_SIZE = 0
+elementwise.MIN_SIZE = optim_kernels.MIN_SIZE = recurrent.CELL_MIN_SIZE = 0
 minicnn.manual_seed(0)
 rng = np.random.default_rng(0)
 digits = (minicnn.tensor(rng.standard_normal((4, 1, 28, 28)).astype(np.float32)),
@@ -35,7 +35,8 @@ cracks = (minicnn.tensor(rng.standard_normal((4, 1, 32, 32)).astype(np.float32))
           minicnn.tensor(rng.integers(0, 2, (4, 1)).astype(np.float32)), nn.BCEWithLogitsLoss())
 cases = [(mm.LogisticRegression, {}, digits), (mm.CNN1, {}, digits), (mm.CNN2, {}, digits),
          (mm.MLP, {}, digits), (mm.KerasCNN, {}, digits),
-         (mm.CrackCNN, dict(batch_norm=True, dropout=0.5, size=32), cracks)]
+         (mm.CrackCNN, dict(batch_norm=True, dropout=0.5, size=32), cracks),
+         (mm.LSTMNet, {}, digits)]
 for cls, kwargs, (x, y, loss_fn) in cases:
     for make in (lambda p: optim.SGD(p, lr=0.01, momentum=0.9), lambda p: optim.Adam(p)):
         model = cls(**kwargs)
