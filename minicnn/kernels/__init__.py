@@ -22,6 +22,7 @@ its reference on CuPy arrays):
 - ``pooling``: max pooling (Numba here, CUDA in ``pooling_cuda``), average pooling;
 - ``normalization``: batch-norm statistics, normalisation and gradients;
 - ``elementwise``: ReLU; ``optim``: SGD and Adam updates; ``linalg``: 2-D matrix products;
+- ``recurrent``: the LSTM cell's gate math (Numba here, CUDA in ``recurrent_cuda``);
 - ``geometry``: the shape arithmetic of window sweeps, shared by all of them.
 """
 from __future__ import annotations
