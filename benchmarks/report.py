@@ -64,7 +64,7 @@ def memory_line(row: dict[str, Any]) -> str:
 def epoch_line(row: dict[str, Any]) -> str:
     return (f"  {row['engine']:<8} {row['images']} images in {row['wall_s']:.1f} s "
             f"({row['images_per_s']:.0f} img/s; reading the files {row['read_s']:.2f} s, "
-            f"making the batches {row['batches_s']:.1f} s), train loss "
+            f"making the batches {row['batches_s']:.2f} s), train loss "
             f"{row['train_loss']:.4f}, acc {row['train_acc']:.4f}")
 
 
@@ -161,7 +161,7 @@ def _epoch_table(epoch: dict[str, Any]) -> list[str]:
             "train loss | train acc |"), "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in epoch["rows"]:
         out.append(f"| {r['engine']} | {r['images']} | {r['wall_s']:.1f} | "
-                   f"{r['images_per_s']:.0f} | {r['read_s']:.2f} | {r['batches_s']:.1f} | "
+                   f"{r['images_per_s']:.0f} | {r['read_s']:.2f} | {r['batches_s']:.2f} | "
                    f"{r['train_loss']:.4f} | {r['train_acc']:.4f} |")
     return out + [""]
 
