@@ -83,8 +83,10 @@ def measure(quick: bool = False) -> dict[str, Any]:
                      "torch": "torch.mm at PyTorch's threads"}}
 
 
-def describe(floor: dict[str, Any]) -> str:
+def describe(floor: dict[str, Any] | None) -> str:
     """One line: the floor and where it came from."""
+    if floor is None:
+        return "GEMM floor not measured (it is measured for --device cpu only)"
     sq = floor["shapes"][0]["gflops"]
     return (f"GEMM floor {floor['gflops']:.1f} GFLOP/s (float32, {floor['size']}^3, best of "
             f"numpy {sq['numpy']:.1f}, minicnn blocks {sq['minicnn']:.1f}, torch "

@@ -20,7 +20,7 @@ def timing_cell(s: dict[str, float]) -> str:
 
 def _share(row: dict[str, Any], engine: str) -> str:
     share = row.get(f"floor_share_{engine}")
-    return "?" if share is None else f"{100 * share:.0f}%"
+    return "n/a" if share is None else f"{100 * share:.0f}%"
 
 
 def rates(row: dict[str, Any]) -> str:
@@ -183,7 +183,8 @@ def markdown(res: dict[str, Any]) -> str:
                  "median / PyTorch median (below 1: minicnn is faster). GFLOP/s from analytic "
                  "FLOPs (convolutions, dense and LSTM GEMMs); share of floor = GFLOP/s / the "
                  "GEMM floor."), ""]
-    out += _floor_section(meta["floor"])
+    if meta["floor"]:
+        out += _floor_section(meta["floor"])
     tables = (("train", _train_table), ("infer", _infer_table), ("ops", _ops_table),
               ("memory", _memory_table), ("epoch", _epoch_table))
     for key, table in tables:
