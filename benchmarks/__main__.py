@@ -2,9 +2,11 @@
 checkout): minicnn and PyTorch side by side.
 
 Sections: ``train`` (a training step of each course model), ``infer`` (inference
-throughput), ``ops`` (forward + backward of single ops at the models' shapes), ``memory``
-(peak memory of a training run, each engine in a subprocess) and, with ``--epoch``, one
-epoch of CNN2 on Fashion-MNIST. See benchmarks/README.md.
+throughput), ``ops`` (forward + backward of single ops at the models' shapes, and a chain of
+1,000 small ops), ``memory`` (peak memory of a training run, each engine in a subprocess);
+``--epoch`` adds one epoch of CNN2 on Fashion-MNIST with each engine's own data pipeline,
+``--scaling`` the cost against batch and image size. The header records the load average and
+the machine's measured GEMM rate (the floor). See benchmarks/README.md.
 """
 from __future__ import annotations
 
@@ -24,12 +26,32 @@ from typing import Any
 
 from minicnn import fileio
 
-from . import cases, report, threads
-from .timing import Budget, interleave, stats
+from . import floor, hygiene, report, scaling, sections, threads
+from .timing import Budget
 
 ROOT = Path(__file__).resolve().parent.parent  # the checkout, when run from one
 SECTIONS = ("train", "infer", "ops", "memory")
-MIN_MEMORY_MIB = 4.0  # no memory ratio below this (PyTorch's figure)
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    """argparse type: comma-separated positive integers, e.g. '1,8,64'."""
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated positive integers, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated positive integers, got {text!r}")
+    return values
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    values = _int_list(text)
+    if min(values) < 4:
+        raise argparse.ArgumentTypeError(
+            f"expected image sides of at least 4 (the crack CNN pools twice), got {text!r}")
+    return values
 
 
 def parse_args(argv: Sequence[str] | None, prog: str | None = None) -> argparse.Namespace:
@@ -39,12 +61,27 @@ def parse_args(argv: Sequence[str] | None, prog: str | None = None) -> argparse.
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--quick", action="store_true",
-                   help="a fast smoke run: 1 warm-up, 3-5 repeats, 2 memory steps")
+                   help="a fast smoke run: 1 warm-up, 3-5 repeats, 2 memory steps, a small "
+                        "GEMM floor, 2,000 images for --epoch")
     p.add_argument("--sections", default=",".join(SECTIONS),
-                   help=f"comma-separated subset of {','.join(SECTIONS)} (default: all)")
+                   help=f"comma-separated subset of {','.join(SECTIONS)} (default: all), or "
+                        "'none' (with --epoch or --scaling)")
     p.add_argument("--epoch", action="store_true",
-                   help="also run one epoch of CNN2 on Fashion-MNIST per engine (minutes)")
+                   help="also run one epoch of CNN2 on Fashion-MNIST per engine, each with "
+                        "its own DataLoader (minutes)")
+    p.add_argument("--epoch-limit", type=positive_int, default=None, metavar="N",
+                   help="--epoch on the first N training images only (default: all 60,000; "
+                        "--quick 2,000)")
     p.add_argument("--data", help="folder with the Fashion-MNIST files (default: search)")
+    p.add_argument("--scaling", action="store_true",
+                   help="also sweep CNN2's batch size and the crack CNN's image size; with "
+                        "--out, writes scaling.png")
+    p.add_argument("--scaling-batches", type=_int_list, default=scaling.BATCHES, metavar="B,..",
+                   help=f"CNN2 batch sizes of --scaling (default "
+                        f"{','.join(map(str, scaling.BATCHES))})")
+    p.add_argument("--scaling-sizes", type=_sizes, default=scaling.SIZES, metavar="S,..",
+                   help=f"crack CNN image sides of --scaling (default "
+                        f"{','.join(map(str, scaling.SIZES))})")
     p.add_argument("--filter", action="append", default=[],
                    help="only rows whose name contains this (case-insensitive; repeatable)")
     p.add_argument("--threads", type=positive_int, default=None,
@@ -57,13 +94,20 @@ def parse_args(argv: Sequence[str] | None, prog: str | None = None) -> argparse.
                    help="training steps in each memory subprocess (default 5, --quick 2)")
     p.add_argument("--json", metavar="PATH", help="write every figure to this JSON file")
     p.add_argument("--out", metavar="DIR",
-                   help="write DEVICE.json, DEVICE.md and DEVICE.png (ratio chart) here, e.g. "
-                        "benchmarks/results")
+                   help="write DEVICE.json, DEVICE.md, DEVICE.png (ratio chart) and, with "
+                        "--scaling, scaling.png here, e.g. benchmarks/results")
     return p.parse_args(argv)
 
 
-def _selected(name: str, filters: list[str]) -> bool:
-    return not filters or any(f.lower() in name.lower() for f in filters)
+def _sections(text: str) -> list[str]:
+    if text.strip() == "none":
+        return []
+    names = [s.strip() for s in text.split(",") if s.strip()]
+    unknown = set(names) - set(SECTIONS)
+    if unknown or not names:
+        sys.exit(f"benchmarks: --sections: unknown section(s) {sorted(unknown)}; expected a "
+                 f"comma-separated subset of {','.join(SECTIONS)}, or 'none'")
+    return names
 
 
 def _git() -> str:
@@ -110,13 +154,6 @@ def _versions() -> dict[str, str]:
     return v
 
 
-def _load() -> float:
-    try:
-        return os.getloadavg()[0]
-    except OSError:
-        return float("nan")
-
-
 def _cpus() -> int:
     try:
         return len(os.sched_getaffinity(0))
@@ -124,112 +161,22 @@ def _cpus() -> int:
         return os.cpu_count() or 1
 
 
-def _timing_row(times: dict[str, list[float]]) -> dict[str, Any]:
-    m, t = stats(times["minicnn"]), stats(times["torch"])
-    return {"minicnn": m.as_dict(), "torch": t.as_dict(), "ratio": m.median / t.median}
-
-
-def run_train(engines: dict, budget: Budget, filters: list[str]) -> list[dict[str, Any]]:
-    rows = []
-    print("training step: median (IQR) per step", flush=True)
-    for spec in cases.MODELS:
-        if not _selected(spec.name, filters):
-            continue
-        weights = cases.reference_weights(spec)
-        fns = {n: cases.build_training(e, spec, weights=weights) for n, e in engines.items()}
-        times, _ = interleave(fns, budget)
-        del fns
-        row = {"name": spec.name, "batch": spec.batch, **_timing_row(times)}
-        flops = cases.model_flops(spec, spec.batch, training=True)
-        row.update(gflop=flops / 1e9, gflops_minicnn=flops / 1e9 / row["minicnn"]["median"],
-                   gflops_torch=flops / 1e9 / row["torch"]["median"])
-        print(report.train_line(row), flush=True)
-        rows.append(row)
-    return rows
-
-
-def run_infer(engines: dict, budget: Budget, filters: list[str]) -> list[dict[str, Any]]:
-    rows = []
-    print("inference: images per second (eval mode, no_grad)", flush=True)
-    for spec in cases.MODELS:
-        if not _selected(spec.name, filters):
-            continue
-        weights = cases.reference_weights(spec)
-        fns = {n: cases.build_inference(e, spec, weights) for n, e in engines.items()}
-        times, _ = interleave(fns, budget)
-        del fns
-        row = {"name": spec.name, "batch": spec.infer_batch, **_timing_row(times)}
-        flops = cases.model_flops(spec, spec.infer_batch, training=False)
-        for n in engines:
-            row[f"images_per_s_{n}"] = spec.infer_batch / row[n]["median"]
-            row[f"gflops_{n}"] = flops / 1e9 / row[n]["median"]
-        row["gflop"] = flops / 1e9
-        print(report.infer_line(row), flush=True)
-        rows.append(row)
-    return rows
-
-
-def run_ops(engines: dict, budget: Budget, filters: list[str]) -> list[dict[str, Any]]:
-    rows = []
-    print("ops: forward + backward, median per call", flush=True)
-    for spec in cases.OPS:
-        if not _selected(spec.name, filters):
-            continue
-        fns = {n: cases.build_op(e, spec) for n, e in engines.items()}
-        times, parts = interleave(fns, budget)
-        del fns
-        row = {"name": spec.name, "op": spec.op, "shape": list(spec.shape),
-               "input_grad": spec.input_grad, **_timing_row(times)}
-        for n in engines:
-            row[n]["fwd_median"] = stats([p[0] for p in parts[n]]).median
-            row[n]["bwd_median"] = stats([p[1] for p in parts[n]]).median
-        flops = spec.flops()
-        if flops:
-            row["gflop"] = flops / 1e9
-            for n in engines:
-                row[f"gflops_{n}"] = flops / 1e9 / row[n]["median"]
-        print(report.op_line(row), flush=True)
-        rows.append(row)
-    return rows
-
-
-def run_memory(args: argparse.Namespace, steps: int) -> list[dict[str, Any]]:
-    from .memory import measure_in_subprocess
-
-    rows = []
-    print(f"peak memory of {steps} training steps (each engine in its own subprocess)",
-          flush=True)
-    for spec in cases.MODELS:
-        if not _selected(spec.name, args.filter):
-            continue
-        m = measure_in_subprocess("minicnn", spec.name, steps, args.threads, None, args.device)
-        t = measure_in_subprocess("torch", spec.name, steps, None, args.torch_threads,
-                                  args.device)
-        row: dict[str, Any] = {"name": spec.name, "batch": spec.batch, "steps": steps}
-        if "error" in m or "error" in t:
-            row["error"] = m.get("error") or t.get("error")
-        else:
-            # NOTE: below a few MiB the figure is allocator noise: no ratio.
-            ratio = m["peak_mib"] / t["peak_mib"] if t["peak_mib"] >= MIN_MEMORY_MIB else None
-            row.update(minicnn_mib=m["peak_mib"], torch_mib=t["peak_mib"], ratio=ratio,
-                       method=m["method"],
-                       baseline_mib={"minicnn": m["baseline_mib"],
-                                     "torch": t["baseline_mib"]})
-        print(report.memory_line(row), flush=True)
-        rows.append(row)
-    return rows
-
-
-def run_epoch(args: argparse.Namespace) -> list[dict[str, Any]]:
-    from .epoch import run_epoch as one_epoch
-
-    print("one epoch of CNN2 on Fashion-MNIST, batch 64 (data loading included)", flush=True)
-    rows = []
-    for name in ("minicnn", "torch"):
-        row = one_epoch(name, args.data, args.device, limit=2000 if args.quick else None)
-        print(report.epoch_line(row), flush=True)
-        rows.append(row)
-    return rows
+def write_outputs(res: dict[str, Any], out: Path, device: str) -> list[Path]:
+    """``DEVICE.json``, ``DEVICE.md``, ``DEVICE.png`` and, with scaling figures,
+    ``scaling.png`` (``scaling-DEVICE.png`` off the CPU), each written atomically."""
+    out.mkdir(parents=True, exist_ok=True)
+    stem = device.split(":")[0]
+    paths = [out / f"{stem}.json", out / f"{stem}.md", out / f"{stem}.png"]
+    fileio.write_text(paths[0], json.dumps(res, indent=1) + "\n")
+    fileio.write_text(paths[1], report.markdown(res) + "\n")
+    report.chart(res, paths[2])
+    if res.get("scaling"):
+        paths.append(out / ("scaling.png" if stem == "cpu" else f"scaling-{stem}.png"))
+        meta = res["meta"]
+        scaling.plot(res["scaling"], paths[-1],
+                     f"minicnn and PyTorch on {meta['device']}, {meta['date'][:10]}: "
+                     "training step per image")
+    return [p for p in paths if p.exists()]
 
 
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> dict[str, Any] | None:
@@ -241,11 +188,14 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> dict[str
     if reason:
         print(f"benchmarks: skipping --device {args.device}: {reason}")
         return None
-    sections = [s.strip() for s in args.sections.split(",") if s.strip()]
-    unknown = set(sections) - set(SECTIONS)
-    if unknown or not sections:
-        sys.exit(f"benchmarks: --sections: unknown section(s) {sorted(unknown)}; expected a "
-                 f"comma-separated subset of {','.join(SECTIONS)}")
+    names = _sections(args.sections)
+    if not (names or args.epoch or args.scaling):
+        sys.exit("benchmarks: --sections none leaves nothing to run: add --epoch or --scaling")
+    load_before, cpus = hygiene.load_average(), hygiene.machine_cpus()
+    start = hygiene.snapshot()
+    warning = hygiene.before_warning(load_before, cpus)
+    if warning:
+        print(warning, flush=True)
     if args.quick:
         budget = Budget(warmup=1, seconds=args.seconds or 0.3, min_reps=3, max_reps=5)
     else:
@@ -260,45 +210,59 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> dict[str
     meta: dict[str, Any] = {
         "device": args.device, "command": command.strip(),
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "git": _git(), "machine": _machine(), "cpus": _cpus(), "versions": _versions(),
+        "git": _git(), "machine": _machine(), "cpus": _cpus(), "machine_cpus": cpus,
+        "versions": _versions(),
         "budget": (f"{budget.warmup} warm-up calls, then >= {budget.min_reps} and <= "
                    f"{budget.max_reps} interleaved repeats filling {budget.seconds} s per "
                    "engine"),
-        "load_before": _load(),
+        "load_before": load_before,
     }
     print(f"minicnn vs PyTorch on {args.device}: {meta['machine']}")
-    print(f"load average {meta['load_before']:.2f} on {meta['cpus']} CPUs; {meta['budget']}",
-          flush=True)
+    print(f"load average {load_before:.2f} on {cpus} CPUs; {meta['budget']}", flush=True)
     t_start = time.perf_counter()
+    # NOTE: the floor is a CPU GEMM rate; a GPU's rows get no share of it.
+    meta["floor"] = floor.measure(quick=args.quick) if args.device == "cpu" else None
+    print(floor.describe(meta["floor"]), flush=True)
+    floor_gflops = meta["floor"]["gflops"] if meta["floor"] else None
     res: dict[str, Any] = {"meta": meta}
-    if "train" in sections:
-        res["train"] = run_train(engines, budget, args.filter)
-    if "infer" in sections:
-        res["infer"] = run_infer(engines, budget, args.filter)
-    if "ops" in sections:
-        res["ops"] = run_ops(engines, budget, args.filter)
+    if "train" in names:
+        res["train"] = sections.run_train(engines, budget, args.filter, floor_gflops)
+    if "infer" in names:
+        res["infer"] = sections.run_infer(engines, budget, args.filter, floor_gflops)
+    if "ops" in names:
+        res["ops"] = sections.run_ops(engines, budget, args.filter)
+    if args.scaling:
+        res["scaling"] = scaling.run(engines, budget, args.scaling_batches, args.scaling_sizes,
+                                     floor_gflops)
     info = threads.report()  # after the runs: Numba's threading layer is known by now
     meta["threads"] = info
     meta["threads_line"] = threads.describe(info)
     print(meta["threads_line"], flush=True)
-    if "memory" in sections:
-        res["memory"] = run_memory(args, memory_steps)
+    if "memory" in names:
+        res["memory"] = sections.run_memory(args, memory_steps)
     if args.epoch:
-        res["epoch"] = run_epoch(args)
-    meta["load_after"] = _load()
+        from . import epoch
+
+        limit = args.epoch_limit or (2000 if args.quick else None)
+        print("one epoch of CNN2 on Fashion-MNIST, batch 64, each engine's own DataLoader "
+              "(data loading included)", flush=True)
+        res["epoch"] = epoch.run(args.data, args.device, limit=limit)
+        print(f"  epoch wall-time ratio minicnn / PyTorch {res['epoch']['ratio']:.2f}",
+              flush=True)
+    meta["load_after"] = hygiene.load_average()
+    meta["others_cpus"] = hygiene.others_cpus(start, hygiene.snapshot())
     meta["seconds"] = time.perf_counter() - t_start
-    print(f"done in {meta['seconds']:.0f} s; load average {meta['load_after']:.2f}")
+    print(f"done in {meta['seconds']:.0f} s; {report.load_line(meta)}")
+    warning = hygiene.warning(meta)
+    meta["warning"] = warning
+    if warning:
+        print(warning, flush=True)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         fileio.write_text(args.json, json.dumps(res, indent=1) + "\n")
     if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        stem = args.device.split(":")[0]
-        fileio.write_text(out / f"{stem}.json", json.dumps(res, indent=1) + "\n")
-        fileio.write_text(out / f"{stem}.md", report.markdown(res) + "\n")
-        report.chart(res, out / f"{stem}.png")
-        print(f"wrote {out / stem}.json, .md and .png")
+        written = write_outputs(res, Path(args.out), args.device)
+        print("wrote " + ", ".join(str(p) for p in written))
     return res
 
 

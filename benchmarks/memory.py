@@ -47,6 +47,26 @@ def _maxrss_kb() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
+def release_freed_memory() -> None:
+    """Give back what the warm-up freed, so that the baseline holds none of it: collect
+    garbage, empty minicnn's buffer cache (it would otherwise hand the warm-up's parameter-
+    sized buffers to the measured run, unseen by the peak), and return glibc's free heap to
+    the system (``malloc_trim``), for both engines alike."""
+    import ctypes
+    import ctypes.util
+
+    from minicnn import memory as buffer_cache
+
+    gc.collect()
+    buffer_cache.clear()
+    libc_name = ctypes.util.find_library("c")
+    if libc_name:
+        try:
+            ctypes.CDLL(libc_name).malloc_trim(0)
+        except (OSError, AttributeError):  # not glibc
+            pass
+
+
 def measure(engine_name: str, model: str, steps: int, minicnn_threads: int | None,
             torch_threads: int | None, device: str) -> dict[str, Any]:
     """Peak memory (MiB) that ``steps`` training steps of ``model`` add (see the module doc)."""
@@ -61,7 +81,7 @@ def measure(engine_name: str, model: str, steps: int, minicnn_threads: int | Non
     for _ in range(2):
         warm()
     del warm
-    gc.collect()
+    release_freed_memory()
     baseline_kb = _status_kb("VmRSS")
     if baseline_kb is not None and _reset_peak():
         method = "VmHWM after reset - VmRSS baseline"
