@@ -13,7 +13,7 @@ from minicnn import backend
 from minicnn.autograd.function import Function
 from minicnn.autograd.tensor import DEFAULT_DTYPE, Tensor, infer_array
 from minicnn.ops.broadcast import as_tensor_like, sum_to
-from minicnn.ops.checks import DtypeError
+from minicnn.ops.checks import DtypeError, describe, is_real
 from minicnn.ops.ieee import quiet
 
 
@@ -313,9 +313,13 @@ def abs(x: Tensor) -> Tensor:
 
 
 def clamp(x: Tensor, min: float | None = None, max: float | None = None) -> Tensor:
-    """x limited to [min, max] (either bound may be None)."""
+    """x limited to [min, max] (either bound may be None; numbers)."""
     if min is None and max is None:
         raise ValueError("clamp: at least one of min or max must not be None")
+    for name, bound in (("min", min), ("max", max)):
+        if bound is not None and not is_real(bound):
+            raise TypeError(f"clamp: {name} must be a real number or None, got "
+                            f"{describe(bound)}")
     return Clamp(min, max).apply(x)
 
 

@@ -10,6 +10,7 @@ from minicnn.autograd.tensor import Tensor
 from minicnn.ops.broadcast import normalize_dim
 from minicnn.ops.checks import DtypeError, check_bool, check_dim
 from minicnn.ops.elementwise import mul
+from minicnn.ops.ieee import quiet
 from minicnn.ops.shape import reshape
 
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
@@ -23,6 +24,7 @@ def _expand_back(gy: Any, shape: tuple, dim: Any, keepdim: bool) -> Any:
     return xp.broadcast_to(gy, shape)
 
 
+@quiet
 class Sum(Function):
     """y = sum of x over ``dim`` (all axes when None);  gx = gy broadcast back to x's shape."""
 
@@ -37,6 +39,7 @@ class Sum(Function):
         return _expand_back(gy, self.shape, self.dim, self.keepdim)
 
 
+@quiet
 class Mean(Function):
     """y = sum of x over ``dim`` / n, n the number of summed elements;  gx = gy / n broadcast."""
 
