@@ -68,6 +68,7 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: An
     ``padding``: an int, a pair, ``'valid'`` (0) or ``'same'`` (output size = input size;
     stride 1 only). Output (N, OC, OH, OW) with
     ``OH = floor((H + 2 PH - DH (KH - 1) - 1) / SH) + 1`` (and likewise OW).
+    Input, weight and bias all float32 or all float64 (``DtypeError`` otherwise).
     """
     op = "conv2d"
     check_4d(input, op)

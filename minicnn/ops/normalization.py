@@ -72,7 +72,7 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     ``running_var = (1 - momentum) running_var + momentum var * m / (m - 1)`` (unbiased),
     m = N*H*W; their version counters are incremented (an op that saved them raises in its
     backward). Evaluation normalises with copies of the running statistics, so that a later
-    change of them does not change this graph's gradient.
+    change of them does not change this graph's gradient. All tensors float32, or all float64.
     PyTorch's conventions (momentum 0.1, eps 1e-5), not Keras's (0.99, 1e-3) or Chainer's.
     """
     op = "batch_norm"

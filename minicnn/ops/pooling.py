@@ -71,11 +71,13 @@ def _pool_args(x: Tensor, kernel_size: Any, stride: Any, padding: Any, op: str) 
 
 def max_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Tensor:
     """Max pooling over KH x KW windows of (N, C, H, W) -> (N, C, OH, OW),
-    ``OH = floor((H + 2 PH - KH) / SH) + 1``; stride defaults to the kernel size."""
+    ``OH = floor((H + 2 PH - KH) / SH) + 1``; stride defaults to the kernel size.
+    float32 or float64 input."""
     return MaxPool2d(*_pool_args(input, kernel_size, stride, padding, "max_pool2d")).apply(input)
 
 
 def avg_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Tensor:
     """Average pooling over KH x KW windows of (N, C, H, W) -> (N, C, OH, OW),
-    ``OH = floor((H + 2 PH - KH) / SH) + 1``; stride defaults to the kernel size."""
+    ``OH = floor((H + 2 PH - KH) / SH) + 1``; stride defaults to the kernel size.
+    float32 or float64 input."""
     return AvgPool2d(*_pool_args(input, kernel_size, stride, padding, "avg_pool2d")).apply(input)
