@@ -7,7 +7,8 @@ from minicnn import backend
 from minicnn.autograd.function import Function
 from minicnn.autograd.tensor import Tensor
 from minicnn.kernels import elementwise as kernels
-from minicnn.ops.broadcast import normalize_dim
+from minicnn.ops.checks import FLOAT_DTYPES, DtypeError, check_dim
+from minicnn.ops.ieee import quiet
 
 
 class ReLU(Function):
@@ -52,6 +53,7 @@ class Tanh(Function):
         return gy * (1 - self.y * self.y)
 
 
+@quiet
 class Softmax(Function):
     """y_i = exp(x_i - m) / sum_j exp(x_j - m), m = max_j x_j (along ``dim``);
     gx = y * (gy - sum_j gy_j y_j)."""
@@ -70,6 +72,7 @@ class Softmax(Function):
         return y * (gy - (gy * y).sum(axis=self.dim, keepdims=True))
 
 
+@quiet
 class LogSoftmax(Function):
     """y_i = x_i - m - log(sum_j exp(x_j - m)), m = max_j x_j (along ``dim``);
     gx = gy - exp(y) * sum_j gy_j."""
@@ -94,7 +97,11 @@ def log_softmax_array(x: Any, dim: int) -> Any:
 
 
 def relu(x: Tensor) -> Tensor:
-    """max(x, 0) elementwise."""
+    """max(x, 0) elementwise (float32, float64 or an integer dtype; not float16, which
+    ReLU's fast kernel does not take)."""
+    if x.dtype.kind == "f" and x.dtype not in FLOAT_DTYPES:
+        raise DtypeError(f"relu: input has dtype {x.dtype}, which relu does not support "
+                         "(supported dtypes: float32, float64 and the integer dtypes)")
     return ReLU().apply(x)
 
 
@@ -111,7 +118,7 @@ def tanh(x: Tensor) -> Tensor:
 def _softmax_dim(dim: int | None, ndim: int, name: str) -> int:
     if dim is None:
         raise TypeError(f"{name}: pass dim explicitly (PyTorch's implicit dim is deprecated)")
-    return normalize_dim(dim, ndim)
+    return check_dim(dim, ndim, "dim", name)
 
 
 def softmax(x: Tensor, dim: int | None = None) -> Tensor:

@@ -7,6 +7,7 @@ import numpy as np
 
 from minicnn import backend
 from minicnn.autograd.tensor import DEFAULT_DTYPE, Tensor, infer_array
+from minicnn.ops.checks import check_dim
 
 
 def sum_to(g: Any, shape: tuple[int, ...]) -> Any:
@@ -48,16 +49,11 @@ def as_tensor_like(value: Any, ref: Tensor) -> Tensor:
     return Tensor(backend.to_device(arr, backend.device_of(ref.data)))
 
 
-def normalize_dim(dim: Any, ndim: int) -> Any:
-    """``dim`` (an int, a tuple of ints or None) with negative axes made non-negative."""
+def normalize_dim(dim: Any, ndim: int, op: str, name: str = "dim") -> Any:
+    """``dim`` (an int, a tuple or list of ints, or None) with negative axes made non-negative;
+    TypeError for anything else (a float, a bool), IndexError for an axis out of range."""
     if dim is None:
         return None
     if isinstance(dim, (tuple, list)):
-        return tuple(normalize_dim(d, ndim) for d in dim)
-    dim = int(dim)
-    if not -max(ndim, 1) <= dim < max(ndim, 1):
-        raise IndexError(
-            f"Dimension out of range (expected to be in range of [{-max(ndim, 1)}, "
-            f"{max(ndim, 1) - 1}], but got {dim})"
-        )
-    return dim % max(ndim, 1)
+        return tuple(check_dim(d, ndim, name, op) for d in dim)
+    return check_dim(dim, ndim, name, op)

@@ -8,22 +8,7 @@ from minicnn.autograd.function import Function
 from minicnn.autograd.tensor import Tensor
 from minicnn.kernels import conv as kernels
 from minicnn.kernels.geometry import same_padding
-
-
-def int_pair(value: Any, name: str, op: str) -> tuple[int, int]:
-    """An int or a pair of ints as a pair of ints; ValueError naming ``op`` otherwise."""
-    p = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
-    if len(p) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in p):
-        raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
-    return p
-
-
-def positive_int_pair(value: Any, name: str, op: str) -> tuple[int, int]:
-    """``int_pair`` with both values >= 1."""
-    p = int_pair(value, name, op)
-    if min(p) <= 0:
-        raise ValueError(f"{op}: {name} must be positive, got {value!r}")
-    return p
+from minicnn.ops.checks import check_float_operands, check_pair
 
 
 def check_4d(x: Tensor, op: str) -> None:
@@ -83,6 +68,7 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: An
     ``padding``: an int, a pair, ``'valid'`` (0) or ``'same'`` (output size = input size;
     stride 1 only). Output (N, OC, OH, OW) with
     ``OH = floor((H + 2 PH - DH (KH - 1) - 1) / SH) + 1`` (and likewise OW).
+    Input, weight and bias all float32 or all float64 (``DtypeError`` otherwise).
     """
     op = "conv2d"
     check_4d(input, op)
@@ -96,8 +82,9 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: An
         )
     if bias is not None and bias.shape != (OC,):
         raise ValueError(f"{op}: expected a bias of shape ({OC},), got {bias.shape}")
-    stride = positive_int_pair(stride, "stride", op)
-    dilation = positive_int_pair(dilation, "dilation", op)
+    check_float_operands(op, input=input, weight=weight, bias=bias)
+    stride = check_pair(stride, "stride", op, minimum=1)
+    dilation = check_pair(dilation, "dilation", op, minimum=1)
     if padding == "valid":
         padding = (0, 0)
     elif padding == "same":
@@ -111,9 +98,7 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: An
     elif isinstance(padding, str):
         raise ValueError(f"{op}: padding must be an int, a pair, 'valid' or 'same', "
                          f"got {padding!r}")
-    padding = int_pair(padding, "padding", op)
-    if min(padding) < 0:
-        raise ValueError(f"{op}: padding must be non-negative, got {padding}")
+    padding = check_pair(padding, "padding", op, minimum=0)
     for size, k, p, d, axis in ((H, KH, padding[0], dilation[0], "height"),
                                 (W, KW, padding[1], dilation[1], "width")):
         if d * (k - 1) + 1 > size + 2 * p:

@@ -6,6 +6,7 @@ from typing import Any
 from minicnn import backend
 from minicnn.autograd.function import Function
 from minicnn.autograd.tensor import Tensor
+from minicnn.ops.checks import check_bool, describe, is_real
 from minicnn.random import device_uniform, get_generator
 
 
@@ -41,6 +42,10 @@ class Dropout(Function):
 
 def dropout(input: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     """Zero each element with probability p and scale the rest by 1/(1-p) (when training)."""
+    if not is_real(p):
+        raise TypeError(f"dropout: p (the dropout probability) must be a real number, got "
+                        f"{describe(p)}")
+    training = check_bool(training, "training", "dropout")
     if not 0 <= p <= 1:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0:

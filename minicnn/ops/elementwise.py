@@ -11,8 +11,10 @@ import numpy as np
 
 from minicnn import backend
 from minicnn.autograd.function import Function
-from minicnn.autograd.tensor import DEFAULT_DTYPE, Tensor
+from minicnn.autograd.tensor import DEFAULT_DTYPE, Tensor, infer_array
 from minicnn.ops.broadcast import as_tensor_like, sum_to
+from minicnn.ops.checks import DtypeError, describe, is_real
+from minicnn.ops.ieee import quiet
 
 
 def _operands(a: Any, b: Any) -> tuple[Tensor, Tensor]:
@@ -67,6 +69,7 @@ class Mul(Function):
         return ga, gb
 
 
+@quiet
 class Div(Function):
     """y = a / b;  ga = gy / b,  gb = -gy * a / b**2 = -gy * y / b."""
 
@@ -94,6 +97,7 @@ class Neg(Function):
         return -gy
 
 
+@quiet
 class PowScalar(Function):
     """y = x ** c for a number c;  gx = gy * c * x ** (c - 1)  (0 when c == 0, as PyTorch)."""
 
@@ -110,6 +114,7 @@ class PowScalar(Function):
         return gy * (self.c * self.x ** (self.c - 1))
 
 
+@quiet
 class Pow(Function):
     """y = a ** b;  ga = gy * b * a ** (b - 1),  gb = gy * y * log(a).
 
@@ -137,6 +142,7 @@ class Pow(Function):
         return ga, gb
 
 
+@quiet
 class Exp(Function):
     """y = exp(x);  gx = gy * y."""
 
@@ -148,6 +154,7 @@ class Exp(Function):
         return gy * self.y
 
 
+@quiet
 class Log(Function):
     """y = log(x);  gx = gy / x."""
 
@@ -159,6 +166,7 @@ class Log(Function):
         return gy / self.x
 
 
+@quiet
 class Sqrt(Function):
     """y = sqrt(x);  gx = gy / (2 y)."""
 
@@ -211,25 +219,28 @@ class Clamp(Function):
 
 
 class Where(Function):
-    """y = a where cond else b;  ga = gy where cond else 0,  gb = gy where not cond else 0."""
+    """y = a where cond else b;  ga = gy where cond else 0,  gb = gy where not cond else 0.
 
-    def __init__(self, cond: Any) -> None:
+    The condition is an input (never differentiated), so that its version is recorded and an
+    in-place change of it before backward raises instead of moving the gradient.
+    """
+
+    def forward(self, cond: Any, a: Any, b: Any) -> Any:
         self.cond = cond
-
-    def forward(self, a: Any, b: Any) -> Any:
         self.shapes = a.shape, b.shape
-        return backend.get_array_module(a, b).where(self.cond, a, b)
+        return backend.get_array_module(a, b).where(cond, a, b)
 
     def backward(self, gy: Any) -> tuple:
         xp = backend.get_array_module(gy)
         zero = xp.zeros((), dtype=gy.dtype)
         ga = sum_to(xp.where(self.cond, gy, zero), self.shapes[0]) \
-            if self.needs_input_grad[0] else None
-        gb = sum_to(xp.where(self.cond, zero, gy), self.shapes[1]) \
             if self.needs_input_grad[1] else None
-        return ga, gb
+        gb = sum_to(xp.where(self.cond, zero, gy), self.shapes[1]) \
+            if self.needs_input_grad[2] else None
+        return None, ga, gb
 
 
+@quiet
 class ToCopy(Function):
     """y = x on another device and/or dtype;  gx = gy moved back to x's device and dtype."""
 
@@ -302,19 +313,27 @@ def abs(x: Tensor) -> Tensor:
 
 
 def clamp(x: Tensor, min: float | None = None, max: float | None = None) -> Tensor:
-    """x limited to [min, max] (either bound may be None)."""
+    """x limited to [min, max] (either bound may be None; numbers)."""
     if min is None and max is None:
         raise ValueError("clamp: at least one of min or max must not be None")
+    for name, bound in (("min", min), ("max", max)):
+        if bound is not None and not is_real(bound):
+            raise TypeError(f"clamp: {name} must be a real number or None, got "
+                            f"{describe(bound)}")
     return Clamp(min, max).apply(x)
 
 
 def where(condition: Tensor | Any, a: Tensor | Any, b: Tensor | Any) -> Tensor:
-    """a where condition is true, else b (all three broadcast together)."""
-    cond = condition.data if isinstance(condition, Tensor) else condition
+    """a where condition is true, else b (all three broadcast together); ``condition`` a
+    bool tensor (or array, or list of bools)."""
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         raise TypeError("where: at least one of a or b must be a Tensor")
     a, b = _operands(a, b)
-    return Where(cond).apply(a, b)
+    cond = condition if isinstance(condition, Tensor) else \
+        Tensor(backend.to_device(infer_array(condition), backend.device_of(a.data)))
+    if cond.dtype != np.bool_:
+        raise DtypeError(f"where: expected condition to be a bool tensor, got dtype {cond.dtype}")
+    return Where().apply(cond, a, b)
 
 
 def to_copy(x: Tensor, dtype: Any = None, device: Any = None) -> Tensor:

@@ -7,6 +7,7 @@ from minicnn.autograd.function import Function
 from minicnn.autograd.tensor import Tensor
 from minicnn.kernels import linalg as kernels
 from minicnn.ops.broadcast import sum_to
+from minicnn.ops.checks import DtypeError, check_float_operands
 from minicnn.ops.shape import squeeze, unsqueeze
 
 
@@ -61,6 +62,9 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     or a column (right) and the added axis removed from the result; leading axes broadcast."""
     if a.ndim == 0 or b.ndim == 0:
         raise RuntimeError("matmul: both arguments need at least 1 dimension")
+    if a.dtype != b.dtype:
+        raise DtypeError(f"matmul: expected both operands of one dtype, got {a.dtype} and "
+                         f"{b.dtype}")
     if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
         raise RuntimeError(
             f"mat1 and mat2 shapes cannot be multiplied ({a.shape} and {b.shape})"
@@ -76,7 +80,9 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """y = x weight^T + bias, x (*, in_features), weight (out_features, in_features)."""
+    """y = x weight^T + bias, x (*, in_features), weight (out_features, in_features);
+    all float32 or all float64."""
+    check_float_operands("linear", input=x, weight=weight, bias=bias)
     if x.ndim == 0 or x.shape[-1] != weight.shape[-1]:
         raise RuntimeError(
             f"linear: input of shape {x.shape} does not match weight of shape {weight.shape} "

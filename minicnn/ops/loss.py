@@ -13,6 +13,7 @@ from minicnn import backend
 from minicnn.autograd.function import Function
 from minicnn.autograd.tensor import Tensor
 from minicnn.ops.activation import log_softmax_array
+from minicnn.ops.ieee import quiet
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -26,13 +27,19 @@ class _Loss(Function):
         if self.reduction == "none":
             return loss
         total = loss.sum()
-        return total / max(self.n, 1) if self.reduction == "mean" else total
+        if self.reduction == "sum":
+            return total
+        # NOTE: the mean over an empty batch is 0 / 0 = NaN, as PyTorch's ('sum' gives 0).
+        return total / self.n if self.n else \
+            backend.get_array_module(loss).full((), np.nan, dtype=loss.dtype)
 
     def scale(self, gy: Any) -> Any:
-        """The upstream gradient of each element of the unreduced loss."""
-        return gy / self.n if self.reduction == "mean" else gy
+        """The upstream gradient of each element of the unreduced loss (for an empty batch
+        there is no element: the gradient is empty whatever the scale)."""
+        return gy / max(self.n, 1) if self.reduction == "mean" else gy
 
 
+@quiet
 class CrossEntropy(_Loss):
     """L_i = logsumexp(x_i) - x_i[t_i] for logits x (N, C) and classes t (N,);
     gx_i = (softmax(x_i) - onehot(t_i)) * gL_i."""
@@ -66,6 +73,7 @@ class NLL(_Loss):
         return g, None
 
 
+@quiet
 class BCEWithLogits(_Loss):
     """L = max(x, 0) - x t + log(1 + exp(-|x|)) (= -t log s(x) - (1-t) log(1-s(x)), stably);
     gx = (sigmoid(x) - t) gL,  gt = -x gL."""
@@ -118,6 +126,7 @@ class BCE(_Loss):
         return gp, gt
 
 
+@quiet
 class MSE(_Loss):
     """L = (x - t)^2;  gx = 2 (x - t) gL,  gt = -gx."""
 
@@ -159,6 +168,22 @@ def _check_same_shape(input: Tensor, target: Tensor, op: str) -> None:
                          f"input size {input.shape}")
 
 
+def _check_probabilities(t: Tensor, name: str, op: str) -> None:
+    """ValueError unless every element of ``t`` is in [0, 1] (NaN is not), as PyTorch.
+
+    NOTE: checked on the host only, as the class indices above: on a device the check would
+    read a result back (a device-to-host sync in every training step); PyTorch checks there
+    with a device-side assertion. Out-of-range values on a device give NaN (input) or a
+    finite, meaningless loss (target).
+    """
+    a = t.data
+    if a.size and backend.device_of(a) is backend.CPU:
+        lo, hi = a.min(), a.max()  # NaN propagates into both
+        if not (lo >= 0 and hi <= 1):
+            raise ValueError(f"{op}: all elements of {name} should be between 0 and 1, got "
+                             f"values in [{lo!s}, {hi!s}]")
+
+
 def _as_target(target: Any, input: Tensor) -> Tensor:
     if isinstance(target, Tensor):
         return target
@@ -195,6 +220,8 @@ def binary_cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean")
     target = _as_target(target, input)
     _check_reduction(reduction, "binary_cross_entropy")
     _check_same_shape(input, target, "binary_cross_entropy")
+    _check_probabilities(input, "input", "binary_cross_entropy")
+    _check_probabilities(target, "target", "binary_cross_entropy")
     return BCE(reduction).apply(input, target.to(input.dtype))
 
 

@@ -5,10 +5,13 @@ from typing import Any
 
 from minicnn import backend
 from minicnn.autograd.function import Function
-from minicnn.autograd.tensor import Tensor
+from minicnn.autograd.tensor import Tensor, increment_version
 from minicnn.kernels import normalization as kernels
+from minicnn.ops.checks import check_bool, check_float_operands, check_real
+from minicnn.ops.ieee import quiet
 
 
+@quiet
 class BatchNorm(Function):
     """y = gamma * xhat + beta, xhat = (x - mu) * inv_std, inv_std = 1 / sqrt(var + eps),
     per channel c.
@@ -67,9 +70,15 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     Training normalises with the batch statistics and updates the running ones in place:
     ``running_mean = (1 - momentum) running_mean + momentum mean`` and
     ``running_var = (1 - momentum) running_var + momentum var * m / (m - 1)`` (unbiased),
-    m = N*H*W. Evaluation normalises with the running statistics.
+    m = N*H*W; their version counters are incremented (an op that saved them raises in its
+    backward). Evaluation normalises with copies of the running statistics, so that a later
+    change of them does not change this graph's gradient. All tensors float32, or all float64.
     PyTorch's conventions (momentum 0.1, eps 1e-5), not Keras's (0.99, 1e-3) or Chainer's.
     """
+    op = "batch_norm"
+    training = check_bool(training, "training", op)
+    momentum = check_real(momentum, "momentum", op)
+    eps = check_real(eps, "eps", op, low=0.0)
     if input.ndim not in (2, 4):
         raise ValueError(f"batch_norm: expected a 2-D (N, C) or 4-D (N, C, H, W) input, "
                          f"got shape {input.shape}")
@@ -86,14 +95,21 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         )
     if not training and (running_mean is None or running_var is None):
         raise ValueError("batch_norm: evaluation mode needs running_mean and running_var")
+    check_float_operands(op, input=input, weight=weight, bias=bias, running_mean=running_mean,
+                         running_var=running_var)
+    # NOTE: evaluation keeps the statistics for backward: copies (C values each), so that an
+    # in-place change of the running ones (a training forward) cannot change its gradient.
     f = BatchNorm(training, eps,
-                  None if training else running_mean.data, None if training else running_var.data,
+                  None if training else running_mean.data.copy(),
+                  None if training else running_var.data.copy(),
                   affine=(weight is not None, bias is not None))
     y = f.apply(input, *[t for t in (weight, bias) if t is not None])
     if training and running_mean is not None:
         running_mean.data *= 1 - momentum
         running_mean.data += momentum * f.mean
+        increment_version(running_mean)
     if training and running_var is not None:
         running_var.data *= 1 - momentum
         running_var.data += (momentum * m / (m - 1)) * f.var
+        increment_version(running_var)
     return y

@@ -6,7 +6,8 @@ from typing import Any
 from minicnn.autograd.function import Function
 from minicnn.autograd.tensor import Tensor
 from minicnn.kernels import pooling as kernels
-from minicnn.ops.conv import check_4d, int_pair, positive_int_pair
+from minicnn.ops.checks import check_float_operands, check_pair
+from minicnn.ops.conv import check_4d
 
 
 class MaxPool2d(Function):
@@ -49,9 +50,10 @@ class AvgPool2d(Function):
 
 def _pool_args(x: Tensor, kernel_size: Any, stride: Any, padding: Any, op: str) -> tuple:
     check_4d(x, op)
-    kernel = positive_int_pair(kernel_size, "kernel_size", op)
-    stride = kernel if stride is None or stride == [] else positive_int_pair(stride, "stride", op)
-    padding = int_pair(padding, "padding", op)
+    kernel = check_pair(kernel_size, "kernel_size", op, minimum=1)
+    stride = kernel if stride is None or stride == [] else \
+        check_pair(stride, "stride", op, minimum=1)
+    padding = check_pair(padding, "padding", op)
     if min(padding) < 0 or padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
         raise ValueError(
             f"{op}: padding should be non-negative and at most half of the kernel size, "
@@ -63,16 +65,19 @@ def _pool_args(x: Tensor, kernel_size: Any, stride: Any, padding: Any, op: str) 
             f"{op}: kernel {kernel} is larger than the padded input "
             f"{(H + 2 * padding[0], W + 2 * padding[1])}"
         )
+    check_float_operands(op, input=x)
     return kernel, stride, padding
 
 
 def max_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Tensor:
     """Max pooling over KH x KW windows of (N, C, H, W) -> (N, C, OH, OW),
-    ``OH = floor((H + 2 PH - KH) / SH) + 1``; stride defaults to the kernel size."""
+    ``OH = floor((H + 2 PH - KH) / SH) + 1``; stride defaults to the kernel size.
+    float32 or float64 input."""
     return MaxPool2d(*_pool_args(input, kernel_size, stride, padding, "max_pool2d")).apply(input)
 
 
 def avg_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Tensor:
     """Average pooling over KH x KW windows of (N, C, H, W) -> (N, C, OH, OW),
-    ``OH = floor((H + 2 PH - KH) / SH) + 1``; stride defaults to the kernel size."""
+    ``OH = floor((H + 2 PH - KH) / SH) + 1``; stride defaults to the kernel size.
+    float32 or float64 input."""
     return AvgPool2d(*_pool_args(input, kernel_size, stride, padding, "avg_pool2d")).apply(input)

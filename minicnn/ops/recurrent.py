@@ -17,6 +17,7 @@ from minicnn.autograd.function import Function
 from minicnn.autograd.tensor import Tensor
 from minicnn.backend import get_array_module
 from minicnn.kernels import recurrent as kernels
+from minicnn.ops.checks import check_float_operands
 
 
 class LSTMCell(Function):
@@ -143,7 +144,8 @@ class LSTMLayer(Function):
 
 def _check(x: Tensor, h: Tensor, c: Tensor, W_ih: Tensor, W_hh: Tensor, b_ih: Tensor | None,
            b_hh: Tensor | None, what: str) -> int:
-    """H, after checking every shape and dtype against ``x`` (..., D); ValueError otherwise."""
+    """H, after checking every shape against ``x`` (..., D) (ValueError otherwise) and the
+    dtypes: all float32 or all float64 (DtypeError, a TypeError, otherwise)."""
     H4, D = W_ih.shape if W_ih.ndim == 2 else (None, None)
     if H4 is None or H4 % 4 or W_hh.shape != (H4, H4 // 4):
         raise ValueError(f"{what}: expected weight_ih (4H, D) and weight_hh (4H, H), got "
@@ -157,14 +159,11 @@ def _check(x: Tensor, h: Tensor, c: Tensor, W_ih: Tensor, W_hh: Tensor, b_ih: Te
             raise ValueError(f"{what}: expected {name} of shape {state}, got {s.shape}")
     if (b_ih is None) != (b_hh is None):
         raise ValueError(f"{what}: pass both biases or neither")
-    tensors = [x, h, c, W_ih, W_hh] + ([b_ih, b_hh] if b_ih is not None else [])
     if b_ih is not None and (b_ih.shape != (H4,) or b_hh.shape != (H4,)):
         raise ValueError(f"{what}: expected biases of shape ({H4},), got {b_ih.shape} and "
                          f"{b_hh.shape}")
-    dtypes = {t.dtype for t in tensors}
-    if len(dtypes) != 1:
-        raise TypeError(f"{what}: input, states and weights must have one dtype, got "
-                        f"{sorted(str(d) for d in dtypes)}")
+    check_float_operands(what, input=x, h=h, c=c, weight_ih=W_ih, weight_hh=W_hh, bias_ih=b_ih,
+                         bias_hh=b_hh)
     return H
 
 

@@ -8,6 +8,9 @@ from minicnn import backend
 from minicnn.autograd.function import Function
 from minicnn.autograd.tensor import Tensor
 from minicnn.ops.broadcast import normalize_dim
+from minicnn.ops.checks import DtypeError, check_bool, check_dim
+from minicnn.ops.elementwise import mul
+from minicnn.ops.ieee import quiet
 from minicnn.ops.shape import reshape
 
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
@@ -21,6 +24,7 @@ def _expand_back(gy: Any, shape: tuple, dim: Any, keepdim: bool) -> Any:
     return xp.broadcast_to(gy, shape)
 
 
+@quiet
 class Sum(Function):
     """y = sum of x over ``dim`` (all axes when None);  gx = gy broadcast back to x's shape."""
 
@@ -35,6 +39,7 @@ class Sum(Function):
         return _expand_back(gy, self.shape, self.dim, self.keepdim)
 
 
+@quiet
 class Mean(Function):
     """y = sum of x over ``dim`` / n, n the number of summed elements;  gx = gy / n broadcast."""
 
@@ -99,30 +104,41 @@ class MaxDim(Function):
         return xp.where(positions == self.idx, gy, xp.zeros((), dtype=gy.dtype))
 
 
-def _reduce_dim(dim: Any, ndim: int) -> Any:
-    """``dim`` normalised; None (reduce nothing more) for a 0-d tensor's dim 0 or -1."""
-    dim = normalize_dim(dim, ndim)
+def _reduce_dim(dim: Any, keepdim: Any, ndim: int, op: str) -> Any:
+    """``dim`` normalised (None: all axes; also for a 0-d tensor's dim 0 or -1, which leaves
+    nothing more to reduce), after checking ``dim`` and ``keepdim``."""
+    check_bool(keepdim, "keepdim", op)
+    dim = normalize_dim(dim, ndim, op)
     return None if ndim == 0 else dim
 
 
 def sum(x: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
     """Sum over ``dim`` (an int, a tuple, or None for all)."""
-    return Sum(_reduce_dim(dim, x.ndim), keepdim).apply(x)
+    return Sum(_reduce_dim(dim, keepdim, x.ndim, "sum"), keepdim).apply(x)
 
 
 def mean(x: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
-    """Arithmetic mean over ``dim`` (an int, a tuple, or None for all)."""
+    """Arithmetic mean over ``dim`` (an int, a tuple, or None for all).
+
+    NOTE: the mean of no elements is NaN (0 / 0), as PyTorch's, without NumPy's "Mean of
+    empty slice" warning: for an empty ``x`` it is computed as ``sum * nan``, whose
+    gradient (of an empty input) is empty.
+    """
     if x.dtype.kind not in "fc":
-        raise TypeError(f"mean(): expected a floating point tensor, got {x.dtype}")
-    return Mean(_reduce_dim(dim, x.ndim), keepdim).apply(x)
+        raise DtypeError(f"mean(): expected a floating point tensor, got {x.dtype}")
+    dim = _reduce_dim(dim, keepdim, x.ndim, "mean")
+    if x.data.size == 0:
+        return mul(Sum(dim, keepdim).apply(x), float("nan"))
+    return Mean(dim, keepdim).apply(x)
 
 
-def _extremum(x: Tensor, dim: int | None, keepdim: bool, largest: bool) -> Any:
+def _extremum(x: Tensor, dim: Any, keepdim: Any, largest: bool, op: str) -> Any:
     if dim is None:
         return MaxAll(largest).apply(x)
-    dim = normalize_dim(dim, x.ndim)
+    check_bool(keepdim, "keepdim", op)
+    dim = check_dim(dim, x.ndim, "dim", op)
     if x.ndim == 0:  # a 0-d tensor is its own extremum along dim 0, at index 0 (as PyTorch)
-        return _extremum(reshape(x, 1), 0, False, largest)
+        return _extremum(reshape(x, 1), 0, False, largest, op)
     f = MaxDim(dim, keepdim, largest)
     values = f.apply(x)
     idx = f.idx if keepdim else f.idx.squeeze(dim)
@@ -131,21 +147,21 @@ def _extremum(x: Tensor, dim: int | None, keepdim: bool, largest: bool) -> Any:
 
 def max(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Any:
     """The largest element, or ``(values, indices)`` along ``dim``, as ``torch.max``."""
-    return _extremum(x, dim, keepdim, True)
+    return _extremum(x, dim, keepdim, True, "max")
 
 
 def min(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Any:
     """The smallest element, or ``(values, indices)`` along ``dim``, as ``torch.min``."""
-    return _extremum(x, dim, keepdim, False)
+    return _extremum(x, dim, keepdim, False, "min")
 
 
 def argmax(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
     """Index of the (first) largest element, over the flattened tensor or along ``dim``."""
-    return max(x.detach(), dim, keepdim).indices if dim is not None \
+    return _extremum(x.detach(), dim, keepdim, True, "argmax").indices if dim is not None \
         else Tensor(x.data.argmax().astype("int64"))
 
 
 def argmin(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
     """Index of the (first) smallest element, over the flattened tensor or along ``dim``."""
-    return min(x.detach(), dim, keepdim).indices if dim is not None \
+    return _extremum(x.detach(), dim, keepdim, False, "argmin").indices if dim is not None \
         else Tensor(x.data.argmin().astype("int64"))

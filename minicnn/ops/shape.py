@@ -7,7 +7,7 @@ from typing import Any
 from minicnn import backend
 from minicnn.autograd.function import Function
 from minicnn.autograd.tensor import Tensor, index_key
-from minicnn.ops.broadcast import normalize_dim
+from minicnn.ops.checks import check_dim, check_shape
 
 
 class Reshape(Function):
@@ -93,15 +93,17 @@ class Stack(Function):
         return tuple(gy.take(i, axis=self.dim) for i in range(gy.shape[self.dim]))
 
 
-def _shape_arg(shape: Sequence[Any]) -> tuple[int, ...]:
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        shape = shape[0]
-    return tuple(int(s) for s in shape)
-
-
 def reshape(x: Tensor, *shape: Any) -> Tensor:
     """x with a new shape (one entry may be -1); ``reshape(x, 2, 3)`` or ``reshape(x, (2, 3))``."""
-    shape = _shape_arg(shape)
+    return _reshape(x, check_shape(shape, "reshape"))
+
+
+def view(x: Tensor, *shape: Any) -> Tensor:
+    """``reshape`` (NOTE: a copy where PyTorch's view would refuse a non-contiguous tensor)."""
+    return _reshape(x, check_shape(shape, "view"))
+
+
+def _reshape(x: Tensor, shape: tuple[int, ...]) -> Tensor:
     if shape == x.shape:
         return x
     n = x.data.size
@@ -114,12 +116,11 @@ def reshape(x: Tensor, *shape: Any) -> Tensor:
     return Reshape(shape).apply(x)
 
 
-view = reshape
-
-
 def permute(x: Tensor, *dims: Any) -> Tensor:
     """x with its axes reordered: ``y.shape[i] = x.shape[dims[i]]``."""
-    dims = tuple(normalize_dim(d, x.ndim) for d in _shape_arg(dims))
+    if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+        dims = tuple(dims[0])
+    dims = tuple(check_dim(d, x.ndim, "dims", "permute") for d in dims)
     if sorted(dims) != list(range(x.ndim)):
         raise RuntimeError(f"permute: dims {dims} are not a permutation of {x.ndim} axes")
     return Permute(dims).apply(x)
@@ -128,16 +129,18 @@ def permute(x: Tensor, *dims: Any) -> Tensor:
 def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
     """x with axes ``dim0`` and ``dim1`` swapped."""
     axes = list(range(x.ndim))
-    d0, d1 = normalize_dim(dim0, x.ndim), normalize_dim(dim1, x.ndim)
+    d0 = check_dim(dim0, x.ndim, "dim0", "transpose")
+    d1 = check_dim(dim1, x.ndim, "dim1", "transpose")
     axes[d0], axes[d1] = axes[d1], axes[d0]
     return Permute(tuple(axes)).apply(x)
 
 
 def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     """x with axes ``start_dim`` .. ``end_dim`` merged into one."""
+    s = check_dim(start_dim, x.ndim, "start_dim", "flatten")
+    e = check_dim(end_dim, x.ndim, "end_dim", "flatten")
     if x.ndim == 0:
         return reshape(x, 1)
-    s, e = normalize_dim(start_dim, x.ndim), normalize_dim(end_dim, x.ndim)
     merged = 1
     for n in x.shape[s:e + 1]:
         merged *= n
@@ -148,7 +151,7 @@ def squeeze(x: Tensor, dim: int | None = None) -> Tensor:
     """x without size-1 axes (only ``dim``, if given and of size 1)."""
     if dim is None:
         return reshape(x, tuple(n for n in x.shape if n != 1))
-    dim = normalize_dim(dim, x.ndim)
+    dim = check_dim(dim, x.ndim, "dim", "squeeze")
     if x.ndim == 0 or x.shape[dim] != 1:
         return x
     return reshape(x, x.shape[:dim] + x.shape[dim + 1:])
@@ -156,7 +159,7 @@ def squeeze(x: Tensor, dim: int | None = None) -> Tensor:
 
 def unsqueeze(x: Tensor, dim: int) -> Tensor:
     """x with a new size-1 axis at ``dim``."""
-    dim = normalize_dim(dim, x.ndim + 1)
+    dim = check_dim(dim, x.ndim + 1, "dim", "unsqueeze")
     return reshape(x, x.shape[:dim] + (1,) + x.shape[dim:])
 
 
@@ -178,7 +181,7 @@ def _check_joinable(tensors: Sequence[Tensor], name: str) -> None:
 def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     """The tensors joined along the existing axis ``dim``."""
     _check_joinable(tensors, "cat")
-    return Cat(normalize_dim(dim, tensors[0].ndim)).apply(*tensors)
+    return Cat(check_dim(dim, tensors[0].ndim, "dim", "cat")).apply(*tensors)
 
 
 def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
@@ -187,4 +190,4 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     shapes = {t.shape for t in tensors}
     if len(shapes) != 1:
         raise RuntimeError(f"stack expects each tensor to be equal size, got {sorted(shapes)}")
-    return Stack(normalize_dim(dim, tensors[0].ndim + 1)).apply(*tensors)
+    return Stack(check_dim(dim, tensors[0].ndim + 1, "dim", "stack")).apply(*tensors)

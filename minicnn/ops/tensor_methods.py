@@ -45,15 +45,22 @@ def to(self: Tensor, *args: Any, dtype: Any = None, device: Any = None) -> Tenso
     return E.to_copy(self, dtype=dtype, device=device)
 
 
-def _getitem(self: Tensor, key: Any) -> Tensor:
-    """self[key]. An index or mask given as a Tensor is copied first: GetItem keeps the key
-    for backward, where an in-place change of that tensor would otherwise misplace the
-    gradient without any error (PyTorch raises instead; the gradient here is right)."""
+def _copied_key(key: Any) -> Any:
+    """``key`` with each index or mask given as a Tensor replaced by a copy of it.
+
+    GetItem and SetItem keep the key for backward, where an in-place change of that tensor
+    would otherwise misplace the gradient without any error (PyTorch raises instead; the
+    gradient here is that of the graph as built)."""
     parts = key if isinstance(key, tuple) else (key,)
     if any(isinstance(k, Tensor) for k in parts):
         parts = tuple(Tensor(k.data.copy()) if isinstance(k, Tensor) else k for k in parts)
         key = parts if isinstance(key, tuple) else parts[0]
-    return S.getitem(self, key)
+    return key
+
+
+def _getitem(self: Tensor, key: Any) -> Tensor:
+    """self[key] (an index or mask given as a Tensor is copied first: ``_copied_key``)."""
+    return S.getitem(self, _copied_key(key))
 
 
 # ------------------------------------------------------------------- in place
@@ -200,13 +207,14 @@ def _value_tensor(self: Tensor, value: Any) -> Tensor:
 def _setitem(self: Tensor, key: Any, value: Any) -> None:
     """``self[key] = value``, in place (differentiable when the graph is recorded)."""
     self._check_inplace()
-    key = index_key(key)
     if _recording(self, value):
+        key = index_key(_copied_key(key))
         new = SetItem(key).apply(_old_values(self, copy=False), _value_tensor(self, value))
         self.data[...] = new.data
         increment_version(self)
         _rebase(self, new)
         return
+    key = index_key(key)
     if isinstance(value, Tensor):
         value = value.data
     elif isinstance(value, (np.ndarray, list, tuple)):

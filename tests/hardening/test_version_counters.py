@@ -166,12 +166,22 @@ def cross_entropy_target_changed(tl, T, mutate):
     return [x]
 
 
+def where_condition_changed(tl, T, mutate):
+    a, b = T([1.0, 2.0, 3.0], True), T([4.0, 5.0, 6.0], True)
+    cond = tl.tensor([True, False, True])
+    y = tl.where(cond, a, b).sum()  # the condition is saved (minicnn: an input of Where)
+    if mutate:
+        cond[0] = False
+    y.backward()
+    return [a, b]
+
+
 RAISING = [setitem_saved_input, fill_saved_intermediate, parameter_changed_under_no_grad,
            optimizer_step_between_backwards, adam_step_between_backwards,
            load_state_dict_between, view_of_saved_input, reshaped_view_of_saved_input,
            detached_alias_of_saved_input, iadd_saved_intermediate, conv_input_changed,
            softmax_output_changed, batch_norm_weight_changed, divisor_changed,
-           cross_entropy_target_changed]
+           cross_entropy_target_changed, where_condition_changed]
 
 
 # ------------------------------------------------------------------------ cases that pass

@@ -144,15 +144,28 @@ def _t(shape, device):
     ({"padding": "same", "stride": 2}, ((1, 1, 5, 5), (1, 1, 3, 3)),
      ["conv2d", "'same'", "stride 1", "(2, 2)"]),
     ({"padding": "full"}, ((1, 1, 5, 5), (1, 1, 3, 3)), ["conv2d", "padding", "'full'"]),
-    ({"stride": 1.5}, ((1, 1, 5, 5), (1, 1, 3, 3)), ["conv2d", "stride", "1.5"]),
 ], ids=["3d-input", "3d-weight", "channels", "kernel-too-big", "kernel-too-wide",
         "dilated-kernel-too-big", "stride-0", "stride-neg", "stride-pair-0", "dilation-0",
-        "padding-neg", "same-stride2", "padding-str", "stride-float"])
+        "padding-neg", "same-stride2", "padding-str"])
 def test_conv2d_bad_arguments(kwargs, shapes, expected, device, no_conv_compute):
     """Each a ValueError naming the op, what was expected and what came, raised before any
     computation."""
     x, W = (_t(s, device) for s in shapes)
     with pytest.raises(ValueError) as info:
+        F.conv2d(x, W, **kwargs)
+    for part in expected:
+        assert part in str(info.value), f"{part!r} not in {str(info.value)!r}"
+
+
+@pytest.mark.parametrize("kwargs,expected", [
+    ({"stride": 1.5}, ["conv2d", "stride", "float 1.5"]),
+    ({"padding": (1, True)}, ["conv2d", "padding", "bool True"]),
+    ({"dilation": "2"}, ["conv2d", "dilation", "str '2'"]),
+], ids=["stride-float", "padding-bool", "dilation-str"])
+def test_conv2d_wrong_argument_types(kwargs, expected, device, no_conv_compute):
+    """A TypeError (as PyTorch's and the nn layers'), naming the argument and what came."""
+    x, W = _t((1, 1, 5, 5), device), _t((1, 1, 3, 3), device)
+    with pytest.raises(TypeError) as info:
         F.conv2d(x, W, **kwargs)
     for part in expected:
         assert part in str(info.value), f"{part!r} not in {str(info.value)!r}"

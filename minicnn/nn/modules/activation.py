@@ -9,7 +9,7 @@ import warnings
 from minicnn.autograd.tensor import Tensor
 from minicnn.nn import functional as F
 from minicnn.nn.modules.module import Module
-from minicnn.nn.modules.utils import check_bool, check_int
+from minicnn.ops.checks import check_bool, check_int
 
 
 class ReLU(Module):

@@ -4,7 +4,7 @@ from __future__ import annotations
 from minicnn.autograd.tensor import Tensor
 from minicnn.nn import functional as F
 from minicnn.nn.modules.module import Module
-from minicnn.nn.modules.utils import check_bool, check_real
+from minicnn.ops.checks import check_bool, check_real
 
 
 class Dropout(Module):

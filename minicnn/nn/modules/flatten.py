@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from minicnn.autograd.tensor import Tensor
 from minicnn.nn.modules.module import Module
-from minicnn.nn.modules.utils import check_int
+from minicnn.ops.checks import check_int
 from minicnn.ops.shape import flatten
 
 

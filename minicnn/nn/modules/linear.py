@@ -8,7 +8,7 @@ from minicnn.nn import functional as F
 from minicnn.nn import init
 from minicnn.nn.modules.module import Module
 from minicnn.nn.modules.parameter import empty_parameter
-from minicnn.nn.modules.utils import check_bool, check_int
+from minicnn.ops.checks import check_bool, check_int
 
 
 class Identity(Module):

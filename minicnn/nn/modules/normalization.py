@@ -18,7 +18,7 @@ from minicnn.nn import functional as F
 from minicnn.nn import init
 from minicnn.nn.modules.module import Module
 from minicnn.nn.modules.parameter import empty_parameter
-from minicnn.nn.modules.utils import check_bool, check_int, check_real
+from minicnn.ops.checks import check_bool, check_int, check_real
 
 
 class _BatchNorm(Module):
@@ -110,15 +110,10 @@ class _BatchNorm(Module):
         # NOTE: (N, C, L) is normalised as (N, C, L, 1): the same statistics over N and L.
         x4 = x.unsqueeze(-1) if x.ndim == 3 else x
         mean, var = (self.running_mean, self.running_var) if use_running else (None, None)
-        if not bn_training and mean is not None:
-            # NOTE: evaluation keeps the running statistics for backward; copies (C values)
-            # keep that backward right if a later training forward updates them in place.
-            mean, var = Tensor(mean.data.copy()), Tensor(var.data.copy())
+        # NOTE: batch_norm updates the running statistics in place and increments their
+        # versions; in evaluation it keeps copies of them for backward.
         y = F.batch_norm(x4, mean, var, self.weight, self.bias, bn_training, factor, self.eps)
-        # NOTE: counted after batch_norm succeeded, so that a failing batch changes nothing;
-        # batch_norm updated the running statistics in place (untracked in ops): recorded here.
-        if bn_training and use_running and self.running_mean is not None:
-            increment_version(self.running_mean, self.running_var)
+        # NOTE: counted after batch_norm succeeded, so that a failing batch changes nothing.
         if count:
             nbt = self.num_batches_tracked.data
             nbt[...] = nbt + 1

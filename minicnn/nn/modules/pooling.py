@@ -6,7 +6,7 @@ from typing import Any
 from minicnn.autograd.tensor import Tensor
 from minicnn.nn import functional as F
 from minicnn.nn.modules.module import Module
-from minicnn.nn.modules.utils import check_bool, check_pair
+from minicnn.ops.checks import check_bool, check_pair
 
 _Size2 = Any  # int or (int, int)
 
