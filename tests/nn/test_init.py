@@ -46,12 +46,14 @@ def test_linear_default_init_bounds(device: str) -> None:
     bound = 1 / math.sqrt(400)
     _check_uniform(_host(lin.weight), bound)
     b = _host(lin.bias)
-    assert np.abs(b).max() <= bound and np.abs(b).max() > 0.9 * bound
+    # NOTE: float32 draws may round up past the float64 bound by half an ulp (1 + 6e-8).
+    assert np.abs(b).max() <= bound * (1 + 1e-6) and np.abs(b).max() > 0.9 * bound
     assert lin.weight.device == device and lin.weight.dtype == np.float32
     # torch's own layer has the same bound (its max |W| is at most the bound too)
+    torch.manual_seed(0)
     ref = torch.nn.Linear(400, 300)
-    assert ref.weight.abs().max().item() <= bound and np.abs(_host(lin.weight)).max() > \
-        0.99 * ref.weight.abs().max().item()
+    assert ref.weight.abs().max().item() <= bound * (1 + 1e-6)
+    assert np.abs(_host(lin.weight)).max() > 0.99 * ref.weight.abs().max().item()
 
 
 def test_conv_default_init_bounds(device: str) -> None:
