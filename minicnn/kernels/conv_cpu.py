@@ -29,6 +29,7 @@ import numba
 import numpy as np
 
 from minicnn import memory
+from minicnn.kernels.blas import gemm
 from minicnn.kernels.geometry import col_shape, output_hw
 from minicnn.parallel import chunks, parallel_for
 
@@ -296,7 +297,7 @@ def conv2d_forward(x: np.ndarray, W: np.ndarray, b: np.ndarray | None, stride: t
         for r0, r1 in g.tasks[t]:
             cols = (r1 - r0) * g.RW
             g.im2col(xpad, col, n0, r0, r1)
-            np.matmul(W_mat, col[:, :cols], out=out[:, :cols])
+            gemm(W_mat, col[:, :cols], out[:, :cols])
             rows_to_nchw(out, bias, y, r0, r1, g.RW)
 
     parallel_for(task, len(g.tasks))
@@ -323,7 +324,6 @@ def conv2d_backward(x: np.ndarray | None, W: np.ndarray | None, gy: np.ndarray, 
         n0, n1 = g.samples(t)
         col = memory.empty((g.CKK, g.width(t)), dtype)  # patches, then their gradients
         gyc = memory.empty((g.OC, g.width(t)), dtype)  # (OC, rows*RW), junk columns 0
-        part = np.empty((g.OC, g.CKK), dtype) if need_W else None
         xpad = g.padded(x, n0, n1) if need_W else None
         gxpad = gradient_samples(gx, n0, n1, g.PH, g.PW, g.sample) if need_x else None
         for k, (r0, r1) in enumerate(g.tasks[t]):
@@ -331,13 +331,9 @@ def conv2d_backward(x: np.ndarray | None, W: np.ndarray | None, gy: np.ndarray, 
             nchw_to_rows(gy, gyc, r0, r1, g.RW)
             if need_W:
                 g.im2col(xpad, col, n0, r0, r1)
-                if k == 0:
-                    np.matmul(gyc[:, :cols], col[:, :cols].T, out=gW_parts[t])
-                else:
-                    np.matmul(gyc[:, :cols], col[:, :cols].T, out=part)
-                    gW_parts[t] += part
+                gemm(gyc[:, :cols], col[:, :cols].T, gW_parts[t], accumulate=k > 0)
             if need_x:
-                np.matmul(W_mat.T, gyc[:, :cols], out=col[:, :cols])
+                gemm(W_mat.T, gyc[:, :cols], col[:, :cols])
                 g.col2im(col, gxpad, n0, r0, r1)
         if need_x:
             crop_samples(gxpad, gx, n0, g.PH, g.PW)

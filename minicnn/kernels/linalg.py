@@ -19,6 +19,7 @@ import numpy as np
 
 from minicnn import memory
 from minicnn.kernels import implementation
+from minicnn.kernels.blas import gemm
 from minicnn.parallel import chunks, parallel_for
 
 MIN_FLOPS = 1 << 23  # below this, one call: a block's overhead (~20 us) would not pay
@@ -37,7 +38,7 @@ def matmul_blocks(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     flops = 2 * M * N * K
     out = memory.empty((M, N), np.result_type(a.dtype, b.dtype))
     if flops < MIN_FLOPS:
-        return np.matmul(a, b, out=out)
+        return gemm(a, b, out)
     # NOTE: a column block re-reads all of ``a``, a row block all of ``b``: narrow blocks (a
     # few dozen columns next to a long inner dimension) are slower than one call. So: column
     # blocks of >= 128 columns, else row blocks of >= 32 rows, else one call.
@@ -47,7 +48,7 @@ def matmul_blocks(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
         def column_block(i: int) -> None:
             j0, j1 = cols[i]
-            np.matmul(a, b[:, j0:j1], out=out[:, j0:j1])
+            gemm(a, b[:, j0:j1], out[:, j0:j1])
 
         parallel_for(column_block, len(cols))
     elif M >= 64:
@@ -55,11 +56,11 @@ def matmul_blocks(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
         def row_block(i: int) -> None:
             i0, i1 = rows[i]
-            np.matmul(a[i0:i1], b, out=out[i0:i1])
+            gemm(a[i0:i1], b, out[i0:i1])
 
         parallel_for(row_block, len(rows))
     else:
-        np.matmul(a, b, out=out)
+        gemm(a, b, out)
     return out
 
 
