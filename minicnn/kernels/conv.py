@@ -20,7 +20,8 @@ Three implementations behind each entry point (``im2col``, ``col2im``, ``conv2d_
 - ``reference`` (this module): the formulas above in array-module code, one strided slice per
   kernel tap (as Chainer's im2col); the oracle;
 - ``numba`` (``conv_cpu``): the same products in cache-sized chunks of output rows on
-  minicnn's thread pool, never holding the whole ``col``;
+  minicnn's thread pool, never holding the whole ``col`` (standalone im2col / col2im:
+  ``im2col_cpu``);
 - ``cuda`` (``conv_cuda``): numba.cuda im2col/col2im kernels inside the reference's GEMMs.
 
 Only ``x`` and ``W`` are needed for backward: ``col`` is recomputed from ``x``.
@@ -31,7 +32,7 @@ from collections.abc import Callable
 from typing import Any
 
 from minicnn.backend import get_array_module
-from minicnn.kernels import conv_cpu, implementation
+from minicnn.kernels import conv_cpu, im2col_cpu, implementation
 from minicnn.kernels.geometry import col_shape, output_hw
 
 # ----------------------------------------------------------------------------------------
@@ -134,7 +135,7 @@ def im2col(x: Any, KH: int, KW: int, SH: int, SW: int, PH: int, PW: int,
     ``col[n, c, kh, kw, oh, ow] = x[n, c, oh*SH - PH + kh*DH, ow*SW - PW + kw*DW]``."""
     impl = implementation(x)
     if impl == "numba":
-        return conv_cpu.im2col(x, KH, KW, SH, SW, PH, PW, DH, DW)
+        return im2col_cpu.im2col(x, KH, KW, SH, SW, PH, PW, DH, DW)
     if impl == "cuda":
         return _cuda().im2col(x, KH, KW, SH, SW, PH, PW, DH, DW)
     return im2col_reference(get_array_module(x).ascontiguousarray(x), KH, KW, SH, SW, PH, PW,
@@ -147,7 +148,7 @@ def col2im(col: Any, H: int, W: int, SH: int, SW: int, PH: int, PW: int,
     ``gx[n, c, h, w]`` is the sum of the ``col`` entries im2col read from ``x[n, c, h, w]``."""
     impl = implementation(col)
     if impl == "numba":
-        return conv_cpu.col2im(col, H, W, SH, SW, PH, PW, DH, DW)
+        return im2col_cpu.col2im(col, H, W, SH, SW, PH, PW, DH, DW)
     if impl == "cuda":
         return _cuda().col2im(col, H, W, SH, SW, PH, PW, DH, DW)
     return col2im_reference(col, H, W, SH, SW, PH, PW, DH, DW)

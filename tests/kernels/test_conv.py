@@ -82,10 +82,16 @@ def test_numba_matches_reference(case: tuple) -> None:
                                               ((2, 1), (1, 1)), ((2, 3), (1, 2))],
                          ids=["wide", "wide-dilated", "rows", "rows-dilated"])
 @pytest.mark.parametrize("padding", [(1, 1), (0, 0)], ids=["padded", "unpadded"])
-def test_every_chunk_layout(chunk: tuple, stride: tuple, dilation: tuple, padding: tuple
-                            ) -> None:
+def test_every_chunk_layout(monkeypatch: pytest.MonkeyPatch, chunk: tuple, stride: tuple,
+                            dilation: tuple, padding: tuple) -> None:
     """Each layout at each chunking, on a batch of 5 samples of odd heights; without padding
-    (and slack) the kernels read and write the samples in place."""
+    (and slack) the kernels read and write the samples in place. Every buffer the kernels
+    take from ``minicnn.memory`` starts full of NaN, so a value read before it is written
+    (padding, slack, junk columns: ``0 * NaN`` is NaN) shows."""
+    def poisoned(shape, dtype=np.float32):
+        return np.full(shape, np.nan, dtype)
+
+    monkeypatch.setattr(conv_cpu.memory, "empty", poisoned)
     rng = np.random.default_rng(3)
     x, W, b = rng.standard_normal((5, 3, 13, 9)), rng.standard_normal((4, 3, 3, 2)), \
         rng.standard_normal(4)
