@@ -152,20 +152,26 @@ def rows_to_nchw(out, b, y, r0, r1, RW):  # pragma: no cover (jitted)
                 dst[i] = src[i] + bo
 
 
-@numba.njit(nogil=True, cache=True)
-def nchw_to_rows(gy, out, r0, r1, RW):  # pragma: no cover (jitted)
+# NOTE: reassociation lets LLVM vectorise the float64 sums; the order is then fixed by the
+# compiled code, the same for any thread count.
+@numba.njit(nogil=True, cache=True, fastmath={"reassoc", "contract"})
+def nchw_to_rows(gy, out, r0, r1, RW, sums):  # pragma: no cover (jitted)
     """``out[o, (r - r0)*RW + ow] = gy[n, o, oh, ow]`` for the rows ``r`` in [r0, r1), and 0
-    in the junk columns ``OW <= ow < RW``."""
+    in the junk columns ``OW <= ow < RW``; ``sums[o] +=`` the rows' values (float64)."""
     _, OC, OH, OW = gy.shape
     for o in range(OC):
+        s = 0.0
         for r in range(r0, r1):
             n = r // OH
             src = gy[n, o, r - n * OH]
             dst = out[o, (r - r0) * RW:(r - r0 + 1) * RW]
             for i in range(OW):
-                dst[i] = src[i]
+                v = src[i]
+                dst[i] = v
+                s += np.float64(v)
             for i in range(OW, RW):
                 dst[i] = 0
+        sums[o] += s
 
 
 @numba.njit(nogil=True, cache=True)
@@ -338,10 +344,11 @@ def conv2d_forward(x: np.ndarray, W: np.ndarray, b: np.ndarray | None, stride: t
 
 
 def conv2d_backward(x: np.ndarray | None, W: np.ndarray | None, gy: np.ndarray, stride: tuple,
-                    padding: tuple, dilation: tuple, x_shape: tuple, w_shape: tuple
-                    ) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """``(gx, gW)`` for the upstream gradient ``gy`` (N, OC, OH, OW), chunked: ``gx`` if ``W``
-    is given, ``gW`` if ``x`` is given (None otherwise)."""
+                    padding: tuple, dilation: tuple, x_shape: tuple, w_shape: tuple,
+                    need_b: bool = False) -> tuple[np.ndarray | None, ...]:
+    """``(gx, gW, gb)`` for the upstream gradient ``gy`` (N, OC, OH, OW), chunked: ``gx`` if
+    ``W`` is given, ``gW`` if ``x`` is given, ``gb`` if ``need_b`` (None otherwise). ``gb``
+    is summed in float64 while ``gy`` is gathered (per task, then over tasks in order)."""
     need_x, need_W = W is not None, x is not None
     dtype = gy.dtype
     gy = np.ascontiguousarray(gy)
@@ -352,6 +359,7 @@ def conv2d_backward(x: np.ndarray | None, W: np.ndarray | None, gy: np.ndarray, 
         x = np.ascontiguousarray(x, dtype=dtype)
     gx = memory.empty((g.N, g.C, g.H, g.W), dtype) if need_x else None
     gW_parts = np.empty((len(g.tasks), g.OC, g.CKK), dtype) if need_W else None
+    gb_parts = np.zeros((len(g.tasks), g.OC))  # float64
 
     def task(t: int) -> None:
         n0, n1 = g.samples(t)
@@ -361,7 +369,7 @@ def conv2d_backward(x: np.ndarray | None, W: np.ndarray | None, gy: np.ndarray, 
         gxpad = gradient_samples(gx, n0, n1, g.PH, g.PW, g.sample) if need_x else None
         for k, (r0, r1) in enumerate(g.tasks[t]):
             cols = (r1 - r0) * g.RW
-            nchw_to_rows(gy, gyc, r0, r1, g.RW)
+            nchw_to_rows(gy, gyc, r0, r1, g.RW, gb_parts[t])
             if need_W:
                 g.im2col(xpad, col, n0, r0, r1)
                 gemm(gyc[:, :cols], col[:, :cols].T, gW_parts[t], accumulate=k > 0)
@@ -376,4 +384,5 @@ def conv2d_backward(x: np.ndarray | None, W: np.ndarray | None, gy: np.ndarray, 
     if need_W:
         gW = gW_parts[0] if len(g.tasks) == 1 else gW_parts.sum(axis=0)
         gW = gW.reshape(w_shape)
-    return gx, gW
+    gb = gb_parts.sum(axis=0).astype(dtype) if need_b else None
+    return gx, gW, gb
