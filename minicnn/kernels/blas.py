@@ -129,4 +129,7 @@ def gemm(a: np.ndarray, b: np.ndarray, out: np.ndarray, accumulate: bool = False
     return out
 
 
-set_backend(os.environ.get("MINICNN_BLAS", "").strip() or "auto")
+_requested = os.environ.get("MINICNN_BLAS", "").strip() or "auto"
+if _requested not in BACKENDS:
+    raise ValueError(f"MINICNN_BLAS must be one of {', '.join(BACKENDS)}, got {_requested!r}")
+set_backend(_requested)

@@ -3,6 +3,10 @@ every operand layout the CPU kernels pass; MKL's results do not depend on the op
 addresses (so minicnn's results do not depend on the thread count); MKL beside PyTorch."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -111,3 +115,13 @@ def test_backend_errors(backend, monkeypatch: pytest.MonkeyPatch) -> None:
         blas.set_backend("mkl")
     blas.set_backend("auto")  # not found: NumPy's BLAS, no error
     assert blas.backend() == "numpy"
+
+
+@pytest.mark.parametrize("value, message", [
+    ("bogus", "MINICNN_BLAS must be one of auto, mkl, numpy, got 'bogus'"),
+    ("mkl", "BLAS backend 'mkl' asked for, but cannot load MKL from /nonexistent")])
+def test_environment_errors(value: str, message: str) -> None:
+    env = dict(os.environ, MINICNN_BLAS=value, MINICNN_MKL="/nonexistent/libmkl_rt.so.2")
+    run = subprocess.run([sys.executable, "-c", "import minicnn"], env=env,
+                         capture_output=True, text=True)
+    assert run.returncode != 0 and message in run.stderr
