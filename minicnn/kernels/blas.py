@@ -30,6 +30,9 @@ from typing import Any
 import numpy as np
 
 BACKENDS = ("auto", "mkl", "numpy")
+# NOTE: below about 2 MFLOP (e.g. a 64 x 784 -> 10 layer) the ctypes call and MKL's own
+# dispatch cost more than NumPy's whole product (23 us against 12): NumPy takes those.
+MKL_MIN_FLOPS = 1 << 21
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 _SEQUENTIAL = 1  # MKL_THREADING_SEQUENTIAL
 
@@ -112,9 +115,11 @@ def gemm(a: np.ndarray, b: np.ndarray, out: np.ndarray, accumulate: bool = False
     """``out = a @ b`` (``out += a @ b`` if ``accumulate``) for 2-D ``a`` (M, K), ``b`` (K, N)
     and ``out`` (M, N) of one floating dtype; ``out`` may be a strided view with unit-stride
     rows (e.g. a block of columns), ``a`` and ``b`` may be transposed views. Returns ``out``.
+    MKL (when it is the backend) computes products of ``MKL_MIN_FLOPS`` or more.
     """
     gemm_fn = _mkl.get(out.dtype) if _backend == "mkl" else None
-    if gemm_fn is not None and a.dtype == b.dtype == out.dtype and out.size and a.shape[1]:
+    if gemm_fn is not None and a.dtype == b.dtype == out.dtype \
+            and out.size * a.shape[1] * 2 >= MKL_MIN_FLOPS:
         A, B = _operand(a), _operand(b)
         M, N = out.shape
         ldc = out.strides[0] // out.itemsize

@@ -19,8 +19,9 @@ BACKENDS = ["numpy", pytest.param("mkl", marks=needs_mkl)]
 
 
 @pytest.fixture
-def backend():
+def backend(monkeypatch: pytest.MonkeyPatch):
     before = blas.backend()
+    monkeypatch.setattr(blas, "MKL_MIN_FLOPS", 0)  # every product, however small
 
     def set_(name: str) -> None:
         blas.set_backend(name)
@@ -105,16 +106,21 @@ def test_mkl_beside_torch(backend) -> None:
         np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
 
 
-def test_backend_errors(backend, monkeypatch: pytest.MonkeyPatch) -> None:
-    with pytest.raises(ValueError, match="one of auto, mkl, numpy, got 'openblas'"):
-        blas.set_backend("openblas")
-    monkeypatch.setattr(blas, "_mkl", None)
-    monkeypatch.setattr(blas, "_mkl_error", "")
-    monkeypatch.setenv("MINICNN_MKL", "/nonexistent/libmkl_rt.so.2")
-    with pytest.raises(RuntimeError, match="cannot load MKL from /nonexistent/libmkl_rt"):
-        blas.set_backend("mkl")
-    blas.set_backend("auto")  # not found: NumPy's BLAS, no error
-    assert blas.backend() == "numpy"
+def test_backend_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    before = blas.backend()
+    try:
+        with pytest.raises(ValueError, match="one of auto, mkl, numpy, got 'openblas'"):
+            blas.set_backend("openblas")
+        monkeypatch.setattr(blas, "_mkl", None)
+        monkeypatch.setattr(blas, "_mkl_error", "")
+        monkeypatch.setenv("MINICNN_MKL", "/nonexistent/libmkl_rt.so.2")
+        with pytest.raises(RuntimeError, match="cannot load MKL from /nonexistent/libmkl_rt"):
+            blas.set_backend("mkl")
+        blas.set_backend("auto")  # not found: NumPy's BLAS, no error
+        assert blas.backend() == "numpy"
+    finally:
+        monkeypatch.undo()
+        blas.set_backend(before)
 
 
 @pytest.mark.parametrize("value, message", [
@@ -125,3 +131,18 @@ def test_environment_errors(value: str, message: str) -> None:
     run = subprocess.run([sys.executable, "-c", "import minicnn"], env=env,
                          capture_output=True, text=True)
     assert run.returncode != 0 and message in run.stderr
+
+
+@needs_mkl
+def test_small_products_go_to_numpy(backend, monkeypatch: pytest.MonkeyPatch) -> None:
+    backend("mkl")
+    monkeypatch.setattr(blas, "MKL_MIN_FLOPS", 2 * 4 * 5 * 6 + 1)
+    calls = []
+    monkeypatch.setattr(blas, "_mkl", {k: lambda *a, _f=f: calls.append(1) or _f(*a)
+                                       for k, f in blas._mkl.items()})
+    a, b = np.ones((4, 5), np.float32), np.ones((5, 6), np.float32)
+    np.testing.assert_array_equal(blas.gemm(a, b, np.empty((4, 6), np.float32)), 5.0)
+    assert calls == []
+    monkeypatch.setattr(blas, "MKL_MIN_FLOPS", 2 * 4 * 5 * 6)
+    np.testing.assert_array_equal(blas.gemm(a, b, np.empty((4, 6), np.float32)), 5.0)
+    assert calls == [1]
