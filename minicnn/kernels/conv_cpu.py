@@ -7,7 +7,7 @@ chunks whose buffers take about ``CHUNK_BYTES``; for each chunk, on one thread:
 
 - forward: ``col = im2col(rows)`` (C*KH*KW, rows*RW) into a small buffer, ``out = W_mat @
   col`` (one single-threaded BLAS GEMM), then ``y[rows] = out + b`` written into NCHW;
-- backward: ``gy`` of the chunk gathered as ``gyc`` (OC, rows*RW); ``gW += gyc @ col^T``
+- backward: ``gy`` of the chunk gathered as ``gyc`` (OC, rows*RW); ``gW^T += col @ gyc^T``
   with ``col`` recomputed from ``x``; ``gcol = W_mat^T @ gyc`` added back by col2im into
   ``gx``. Only the gradients asked for are computed (a first layer needs no ``gx``).
 
@@ -358,7 +358,10 @@ def conv2d_backward(x: np.ndarray | None, W: np.ndarray | None, gy: np.ndarray, 
     if need_W:
         x = np.ascontiguousarray(x, dtype=dtype)
     gx = memory.empty((g.N, g.C, g.H, g.W), dtype) if need_x else None
-    gW_parts = np.empty((len(g.tasks), g.OC, g.CKK), dtype) if need_W else None
+    # NOTE: the weight gradient is computed transposed, gW^T (C*KH*KW, OC) = col @ gyc^T: the
+    # same dot products, but a GEMM layout 25-45 % faster in OpenBLAS (and up to 80 % in MKL)
+    # than gyc @ col^T at the course's shapes (benchmarks/README.md).
+    gWT_parts = np.empty((len(g.tasks), g.CKK, g.OC), dtype) if need_W else None
     gb_parts = np.zeros((len(g.tasks), g.OC))  # float64
 
     def task(t: int) -> None:
@@ -372,7 +375,7 @@ def conv2d_backward(x: np.ndarray | None, W: np.ndarray | None, gy: np.ndarray, 
             nchw_to_rows(gy, gyc, r0, r1, g.RW, gb_parts[t])
             if need_W:
                 g.im2col(xpad, col, n0, r0, r1)
-                gemm(gyc[:, :cols], col[:, :cols].T, gW_parts[t], accumulate=k > 0)
+                gemm(col[:, :cols], gyc[:, :cols].T, gWT_parts[t], accumulate=k > 0)
             if need_x:
                 gemm(W_mat.T, gyc[:, :cols], col[:, :cols])
                 g.col2im(col, gxpad, n0, r0, r1)
@@ -382,7 +385,7 @@ def conv2d_backward(x: np.ndarray | None, W: np.ndarray | None, gy: np.ndarray, 
     parallel_for(task, len(g.tasks))
     gW = None
     if need_W:
-        gW = gW_parts[0] if len(g.tasks) == 1 else gW_parts.sum(axis=0)
-        gW = gW.reshape(w_shape)
+        gWT = gWT_parts[0] if len(g.tasks) == 1 else gWT_parts.sum(axis=0)
+        gW = np.ascontiguousarray(gWT.T).reshape(w_shape)  # (OC, C, KH, KW)
     gb = gb_parts.sum(axis=0).astype(dtype) if need_b else None
     return gx, gW, gb
