@@ -11,18 +11,27 @@ product goes through ``np.matmul``.
 MKL is reached through ``ctypes`` (``cblas_sgemm`` / ``cblas_dgemm`` of ``libmkl_rt``; ctypes
 releases the GIL during the call, so products run concurrently on minicnn's thread pool) with
 MKL's sequential threading layer: minicnn's pool does the threading, as it does with
-OpenBLAS held at one thread (``minicnn.parallel``). The library is loaded privately
-(``RTLD_LOCAL``), so it does not clash with the MKL that PyTorch links statically into the same
-process (tests/kernels/test_blas.py checks both give their own results side by side).
+OpenBLAS held at one thread (``minicnn.parallel``).
+
+NOTE: PyTorch beside it. ``libmkl_rt`` loads MKL's layers into the process's global symbol
+scope, and PyTorch's ``libtorch_cpu`` links its own (older) MKL statically with its symbols
+exported: a torch imported *after* MKL was loaded binds its MKL internals to ours (measured
+with ``LD_DEBUG=bindings``: 4,812 symbols; torch then even starts with one thread). Imported
+*before*, torch has bound everything to itself (Python loads extensions with ``RTLD_NOW``) and
+the two never meet (tests/kernels/test_blas.py checks both orders). So MKL is loaded only
+where torch is already imported or not installed; otherwise the products stay with NumPy
+(import torch first to have both).
 
 Where the library is looked for: ``MINICNN_MKL`` (a path to ``libmkl_rt.so*``), else
 ``sys.prefix/lib`` (where the ``mkl`` wheel puts it). ``MINICNN_BLAS`` = ``auto`` (default: MKL
-when found), ``mkl`` (an error if not found) or ``numpy``; ``set_backend`` changes it at run time.
+when it can be used), ``mkl`` (an error if it cannot) or ``numpy``, resolved at the first
+product (or ``backend()`` call); ``set_backend`` changes it at run time.
 """
 from __future__ import annotations
 
 import ctypes
 import glob
+import importlib.util
 import os
 import sys
 from typing import Any
@@ -38,7 +47,7 @@ _SEQUENTIAL = 1  # MKL_THREADING_SEQUENTIAL
 
 _mkl: dict[Any, Any] | None = None  # {dtype: cblas_?gemm} once loaded
 _mkl_error = ""
-_backend = "numpy"
+_backend: str | None = None  # resolved from _requested at the first product
 
 
 def _library_path() -> str | None:
@@ -53,8 +62,14 @@ def _load_mkl() -> dict[Any, Any] | None:
     """``{np.float32: cblas_sgemm, np.float64: cblas_dgemm}`` from MKL, or None (the reason
     is kept for ``set_backend("mkl")``'s error)."""
     global _mkl, _mkl_error
-    if _mkl is not None or _mkl_error:
+    if _mkl is not None:
         return _mkl
+    if "torch" not in sys.modules and importlib.util.find_spec("torch") is not None:
+        # not kept in _mkl_error: once torch is imported, MKL can be loaded
+        _mkl_error = ("PyTorch is installed but not imported yet: imported after MKL it would "
+                      "bind its own MKL to this one (import torch before minicnn's first "
+                      "matrix product, or set MINICNN_BLAS=numpy)")
+        return None
     path = _library_path()
     if path is None:
         _mkl_error = (f"no libmkl_rt.so* in {os.path.join(sys.prefix, 'lib')} and MINICNN_MKL "
@@ -96,6 +111,8 @@ def set_backend(name: str) -> None:
 
 def backend() -> str:
     """The BLAS the CPU kernels' products use now: ``'mkl'`` or ``'numpy'``."""
+    if _backend is None:
+        set_backend(_requested)
     return _backend
 
 
@@ -117,7 +134,7 @@ def gemm(a: np.ndarray, b: np.ndarray, out: np.ndarray, accumulate: bool = False
     rows (e.g. a block of columns), ``a`` and ``b`` may be transposed views. Returns ``out``.
     MKL (when it is the backend) computes products of ``MKL_MIN_FLOPS`` or more.
     """
-    gemm_fn = _mkl.get(out.dtype) if _backend == "mkl" else None
+    gemm_fn = _mkl.get(out.dtype) if (_backend or backend()) == "mkl" else None
     if gemm_fn is not None and a.dtype == b.dtype == out.dtype \
             and out.size * a.shape[1] * 2 >= MKL_MIN_FLOPS:
         A, B = _operand(a), _operand(b)
@@ -137,4 +154,3 @@ def gemm(a: np.ndarray, b: np.ndarray, out: np.ndarray, accumulate: bool = False
 _requested = os.environ.get("MINICNN_BLAS", "").strip() or "auto"
 if _requested not in BACKENDS:
     raise ValueError(f"MINICNN_BLAS must be one of {', '.join(BACKENDS)}, got {_requested!r}")
-set_backend(_requested)

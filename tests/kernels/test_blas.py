@@ -123,14 +123,47 @@ def test_backend_errors(monkeypatch: pytest.MonkeyPatch) -> None:
         blas.set_backend(before)
 
 
-@pytest.mark.parametrize("value, message", [
-    ("bogus", "MINICNN_BLAS must be one of auto, mkl, numpy, got 'bogus'"),
-    ("mkl", "BLAS backend 'mkl' asked for, but cannot load MKL from /nonexistent")])
-def test_environment_errors(value: str, message: str) -> None:
+@pytest.mark.parametrize("value, code, message", [
+    ("bogus", "import minicnn", "MINICNN_BLAS must be one of auto, mkl, numpy, got 'bogus'"),
+    ("mkl", "import torch, minicnn; minicnn.kernels.blas.backend()",
+     "BLAS backend 'mkl' asked for, but cannot load MKL from /nonexistent"),
+    ("mkl", "import minicnn; minicnn.kernels.blas.backend()",
+     "PyTorch is installed but not imported yet")])
+def test_environment_errors(value: str, code: str, message: str) -> None:
     env = dict(os.environ, MINICNN_BLAS=value, MINICNN_MKL="/nonexistent/libmkl_rt.so.2")
-    run = subprocess.run([sys.executable, "-c", "import minicnn"], env=env,
-                         capture_output=True, text=True)
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert run.returncode != 0 and message in run.stderr
+
+
+ORDER = """
+import sys
+{first}
+import numpy as np
+from minicnn.kernels import blas
+a = np.ones((200, 200), np.float32)
+blas.gemm(a, a, np.empty((200, 200), np.float32))
+import torch
+loaded = [line for line in open("/proc/self/maps") if "libmkl_core" in line]
+print(blas.backend(), bool(loaded), torch.get_num_threads())
+"""
+
+
+@needs_mkl
+def test_mkl_only_where_torch_cannot_bind_to_it() -> None:
+    """torch imported first: MKL is used; minicnn's first product before torch is imported:
+    MKL is not even loaded (torch, imported after it, would bind its MKL to ours), and torch
+    keeps its thread count."""
+    env = dict(os.environ, MINICNN_BLAS="auto")
+    results = {}
+    for order, first in {"torch first": "import torch", "minicnn first": "import minicnn"}.items():
+        run = subprocess.run([sys.executable, "-c", ORDER.format(first=first)],
+                             env=env, capture_output=True, text=True, check=True)
+        results[order] = run.stdout.split()
+    reference = subprocess.run([sys.executable, "-c", "import torch; print(torch."
+                                "get_num_threads())"], capture_output=True, text=True)
+    assert results["torch first"][:2] == ["mkl", "True"]
+    assert results["minicnn first"][:2] == ["numpy", "False"]
+    assert results["minicnn first"][2] == results["torch first"][2] == reference.stdout.strip()
 
 
 @needs_mkl
