@@ -17,7 +17,8 @@ So minicnn parallelises on its own terms:
   queue instead of spinning;
 - OpenBLAS itself is held at one thread (``threadpoolctl``, at import), unless the user set
   ``OPENBLAS_NUM_THREADS`` / ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS`` before starting
-  Python; Numba's own threading layer (OpenMP) is never started by minicnn.
+  Python; Numba's own threading layer (OpenMP) is never started by minicnn; MKL, when the
+  CPU kernels use it (``minicnn.kernels.blas``), runs its sequential layer.
 
 The thread count is ``MINICNN_NUM_THREADS``, else ``OMP_NUM_THREADS``, else the number of
 CPUs this process may run on; ``set_num_threads`` changes it at run time.
@@ -26,9 +27,9 @@ from __future__ import annotations
 
 import itertools
 import os
+import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 _BLAS_ENV_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
                   "GOTO_NUM_THREADS", "BLIS_NUM_THREADS")
@@ -53,7 +54,8 @@ def _default_num_threads() -> int:
 
 
 _num_threads = _default_num_threads()
-_pool: ThreadPoolExecutor | None = None
+_workers: list[threading.Thread] = []  # the pool: _num_threads - 1 threads beside the caller
+_jobs: queue.SimpleQueue = queue.SimpleQueue()
 _pool_lock = threading.Lock()
 _local = threading.local()
 _blas_limiter = None
@@ -69,31 +71,37 @@ def set_num_threads(n: int) -> None:
 
     Results do not depend on ``n``: the kernels' work is split the same way for any count.
     """
-    global _num_threads, _pool
+    global _num_threads
     n = int(n)
     if n < 1:
         raise ValueError(f"set_num_threads: need at least 1 thread, got {n}")
     with _pool_lock:
         _num_threads = n
-        old, _pool = _pool, None
-    if old is not None:
-        old.shutdown(wait=False)
+        while len(_workers) > n - 1:  # surplus workers leave after the jobs queued before
+            _workers.pop()
+            _jobs.put(None)
 
 
-def _get_pool() -> ThreadPoolExecutor:
-    global _pool
+def _worker() -> None:
+    while True:
+        job = _jobs.get()
+        if job is None:
+            return
+        job()
+
+
+def _start_workers(count: int) -> None:
     with _pool_lock:
-        if _pool is None or _pool._max_workers != _num_threads - 1:
-            if _pool is not None:
-                _pool.shutdown(wait=False)
-            _pool = ThreadPoolExecutor(max_workers=_num_threads - 1,
-                                       thread_name_prefix="minicnn")
-        return _pool
+        while len(_workers) < min(count, _num_threads - 1):
+            t = threading.Thread(target=_worker, name=f"minicnn-{len(_workers)}", daemon=True)
+            t.start()
+            _workers.append(t)
 
 
 def _after_fork_in_child() -> None:
-    global _pool, _pool_lock
-    _pool = None  # the parent's worker threads do not exist in the child
+    global _jobs, _pool_lock
+    _workers.clear()  # the parent's worker threads do not exist in the child
+    _jobs = queue.SimpleQueue()
     _pool_lock = threading.Lock()
 
 
@@ -105,10 +113,12 @@ def parallel_for(fn: Callable[[int], None], n_tasks: int) -> None:
     """Run ``fn(i)`` for every ``i`` in ``range(n_tasks)`` on up to ``get_num_threads()``
     threads (the calling thread is one of them), and return when all are done.
 
-    Tasks are taken in order from a shared counter, so a slow thread takes fewer. ``fn``
-    must write disjoint outputs for different ``i`` (no two tasks may add into the same
-    array element). The first exception raised by a task is raised here, after the other
-    threads stop. Calls made from inside a task run serially.
+    Tasks are taken in order from a shared counter, so a slow thread takes fewer, and the
+    caller waits only for tasks that were started: a worker that the operating system has not
+    yet woken when the tasks run out is not waited for (on a loaded machine it may not get a
+    core for milliseconds). ``fn`` must write disjoint outputs for different ``i`` (no two
+    tasks may add into the same array element). The first exception raised by a task is
+    raised here, after the started tasks end. Calls made from inside a task run serially.
     """
     workers = min(_num_threads, n_tasks)
     if workers <= 1 or getattr(_local, "in_task", False):
@@ -116,31 +126,40 @@ def parallel_for(fn: Callable[[int], None], n_tasks: int) -> None:
             fn(i)
         return
     counter = itertools.count()
-    failed = threading.Event()
+    finished = itertools.count(1)
+    all_done = threading.Event()
+    errors: list[BaseException] = []
+    # NOTE: a job a late worker takes from the queue after the call returned finds no task
+    # left; ``state`` is emptied so that the job no longer holds ``fn`` (and its arrays).
+    state = [fn]
 
     def work() -> None:
         _local.in_task = True
         try:
-            while not failed.is_set():
+            while True:
                 i = next(counter)  # atomic: itertools.count is a C iterator
                 if i >= n_tasks:
                     return
                 try:
-                    fn(i)
-                except BaseException:
-                    failed.set()
-                    raise
+                    if not errors:  # after a failure the remaining tasks are skipped
+                        state[0](i)
+                except BaseException as e:
+                    errors.append(e)
+                finally:
+                    if next(finished) == n_tasks:
+                        all_done.set()
         finally:
             _local.in_task = False
 
-    futures = [_get_pool().submit(work) for _ in range(workers - 1)]
-    try:
-        work()
-    finally:
-        errors = [f.exception() for f in futures]
-    for error in errors:
-        if error is not None:
-            raise error
+    if len(_workers) < workers - 1:
+        _start_workers(workers - 1)
+    for _ in range(workers - 1):
+        _jobs.put(work)
+    work()
+    all_done.wait()
+    state.clear()
+    if errors:
+        raise errors[0]
 
 
 def chunks(total: int, size: int) -> list[tuple[int, int]]:

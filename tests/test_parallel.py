@@ -62,3 +62,21 @@ def test_chunks_cover_the_range(total: int, size: int) -> None:
     if bounds:
         lengths = [b - a for a, b in bounds]
         assert max(lengths) - min(lengths) <= 1 and max(lengths) <= max(size, 1)
+
+
+def test_the_caller_does_not_wait_for_a_worker_that_never_started(threads) -> None:
+    """A worker busy elsewhere (as one the OS has not scheduled yet) is not waited for: the
+    caller runs every task itself and returns; the late job later finds nothing to do."""
+    threads(2)
+    parallel.parallel_for(lambda i: None, 2)  # the worker exists
+    release = threading.Event()
+    parallel._jobs.put(release.wait)  # occupies the only worker
+    seen: list[int] = []
+    caller = threading.Thread(target=parallel.parallel_for, args=(seen.append, 4))
+    caller.start()
+    caller.join(timeout=10)
+    finished = not caller.is_alive()
+    release.set()
+    assert finished and sorted(seen) == [0, 1, 2, 3]
+    parallel.parallel_for(seen.append, 2)  # the pool still works after the late job
+    assert sorted(seen) == [0, 0, 1, 1, 2, 3]

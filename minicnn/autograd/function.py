@@ -43,17 +43,18 @@ class Function:
 
     def apply(self, *inputs: Any) -> Any:
         """Run ``forward`` on the inputs' arrays and link the output Tensor into the graph."""
-        tensors = tuple(t if isinstance(t, Tensor) else Tensor(t) for t in inputs)
-        enabled = grad_mode._State.enabled
-        if enabled:
+        tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in inputs]
+        record = False
+        if grad_mode._State.enabled:
             for t in tensors:
                 if t._view_of is not None and t._view_of[0].creator is not t._view_of[1]:
                     _stale_view(self, t)
-        record = enabled and any(t.requires_grad for t in tensors)
-        self.needs_input_grad = tuple(t.requires_grad for t in tensors) if record else ()
-        y = self.forward(*(t.data for t in tensors))
+                record = record or t.requires_grad
+        if record:
+            self.needs_input_grad = tuple([t.requires_grad for t in tensors])
+        y = self.forward(*[t.data for t in tensors])
         out = Tensor(y, requires_grad=record)
-        if getattr(y, "base", None) is not None or any(y is t.data for t in tensors):
+        if getattr(y, "base", None) is not None or any([y is t.data for t in tensors]):
             root = storage_root(y)
             for t in tensors:
                 if storage_root(t.data) is root:
@@ -61,8 +62,8 @@ class Function:
                     break
         if record:
             self.saved_versions = _saved_versions(vars(self), tensors, out)
-            self.inputs = tuple(Edge(t) for t in tensors)
-            self.generation = max(t.generation for t in tensors)
+            self.inputs = tuple([Edge(t) for t in tensors])
+            self.generation = max([t.generation for t in tensors])
             out.creator = self
             out.generation = self.generation + 1
         return out
@@ -80,34 +81,49 @@ class Function:
         return f"<{self.name}Backward>"
 
 
-def _saved_versions(attributes: dict[str, Any], tensors: tuple, out: Tensor) -> tuple:
+# Attribute values that cannot be an array: skipped without a look (most of a Function's
+# non-array attributes: strides, flags, dims, shapes).
+_NOT_ARRAYS = frozenset({int, float, bool, str, type(None), tuple, list})
+_SEQUENCES = (tuple, list)
+
+
+def _saved_versions(attributes: dict[str, Any], tensors: list, out: Tensor) -> tuple:
     """(counter, version, shape, dtype, which) for each of ``tensors`` (inputs) and ``out``
-    whose array, or a view of it, is held in ``attributes`` (one level into tuples/lists)."""
-    candidates = [(t, f"input {i}") for i, t in enumerate(tensors)] + [(out, "output")]
-    by_id = {id(t.data): k for k, (t, _) in enumerate(candidates)}
-    roots: dict[int, int] | None = None
+    whose array, or a view of it, is held in ``attributes`` (one level into tuples/lists);
+    ``which`` is the input's index, or -1 for the output."""
+    candidates = [*tensors, out]
+    roots: list | None = None
     found: set[int] = set()
     for value in attributes.values():
-        for a in value if type(value) in (tuple, list) else (value,):
-            k = by_id.get(id(a))
-            if k is None and hasattr(a, "strides") and getattr(a, "base", None) is not None:
-                if roots is None:
-                    roots = {id(storage_root(t.data)): k for k, (t, _) in enumerate(candidates)}
-                k = roots.get(id(storage_root(a)))
-            if k is not None:
-                found.add(k)
-    saved = []
-    for k in sorted(found):
-        t, which = candidates[k]
-        saved.append((t._vc, t._vc.value, t.shape, t.dtype, which))
-    return tuple(saved)
+        for a in value if type(value) in _SEQUENCES else (value,):
+            if type(a) in _NOT_ARRAYS:
+                continue
+            for k, t in enumerate(candidates):  # a handful: a scan beats building a dict
+                if t.data is a:
+                    found.add(k)
+                    break
+            else:
+                if hasattr(a, "strides") and getattr(a, "base", None) is not None:
+                    if roots is None:
+                        roots = [storage_root(t.data) for t in candidates]
+                    root = storage_root(a)
+                    for k, r in enumerate(roots):
+                        if r is root:
+                            found.add(k)
+                            break
+    if not found:
+        return ()
+    last = len(tensors)
+    return tuple([(candidates[k]._vc, candidates[k]._vc.value, candidates[k].shape,
+                   candidates[k].dtype, -1 if k == last else k) for k in sorted(found)])
 
 
 def check_saved_versions(f: Function) -> None:
     """Raise, as PyTorch does, if a tensor that ``f`` saved for backward was changed in place
     after ``f`` saved it (its gradient would be computed from the new values)."""
-    for counter, version, shape, dtype, which in f.saved_versions:
+    for counter, version, shape, dtype, k in f.saved_versions:
         if counter.value != version:
+            which = "output" if k < 0 else f"input {k}"
             raise RuntimeError(
                 "one of the variables needed for gradient computation has been modified by an "
                 f"inplace operation: [{dtype} tensor of shape {shape}], the {which} of "

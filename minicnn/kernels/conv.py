@@ -13,6 +13,7 @@ an inverse. A convolution (a cross-correlation, as PyTorch's) is then one matrix
     y[n] = W_mat @ col[n] + b          W_mat = W.reshape(OC, C*KH*KW), col[n] (C*KH*KW, OH*OW)
     gW   = sum_n gy[n] @ col[n]^T      gb = sum of gy over (N, OH, OW)
     gx   = col2im(W_mat^T @ gy[n])
+    gb   = sum of gy over (N, OH, OW)
 
 Three implementations behind each entry point (``im2col``, ``col2im``, ``conv2d_forward``,
 ``conv2d_backward``), chosen by ``minicnn.kernels.implementation``:
@@ -20,7 +21,8 @@ Three implementations behind each entry point (``im2col``, ``col2im``, ``conv2d_
 - ``reference`` (this module): the formulas above in array-module code, one strided slice per
   kernel tap (as Chainer's im2col); the oracle;
 - ``numba`` (``conv_cpu``): the same products in cache-sized chunks of output rows on
-  minicnn's thread pool, never holding the whole ``col``;
+  minicnn's thread pool, never holding the whole ``col`` (standalone im2col / col2im:
+  ``im2col_cpu``);
 - ``cuda`` (``conv_cuda``): numba.cuda im2col/col2im kernels inside the reference's GEMMs.
 
 Only ``x`` and ``W`` are needed for backward: ``col`` is recomputed from ``x``.
@@ -31,7 +33,7 @@ from collections.abc import Callable
 from typing import Any
 
 from minicnn.backend import get_array_module
-from minicnn.kernels import conv_cpu, implementation
+from minicnn.kernels import conv_cpu, im2col_cpu, implementation
 from minicnn.kernels.geometry import col_shape, output_hw
 
 # ----------------------------------------------------------------------------------------
@@ -97,11 +99,12 @@ def conv2d_forward_reference(x: Any, W: Any, b: Any, stride: tuple, padding: tup
 
 def conv2d_backward_reference(x: Any, W: Any, gy: Any, stride: tuple, padding: tuple,
                               dilation: tuple, x_shape: tuple, w_shape: tuple,
-                              im2col_fn: Callable = im2col_reference,
-                              col2im_fn: Callable = col2im_reference) -> tuple[Any, Any]:
-    """``(gx, gW)`` for the upstream gradient ``gy`` (N, OC, OH, OW): ``gx = col2im(W_mat^T @
-    gy[n])`` if ``W`` is given, ``gW = sum_n gy[n] @ col[n]^T`` (``col`` recomputed from ``x``)
-    if ``x`` is given; None for the one not asked for."""
+                              need_b: bool = False, im2col_fn: Callable = im2col_reference,
+                              col2im_fn: Callable = col2im_reference) -> tuple[Any, Any, Any]:
+    """``(gx, gW, gb)`` for the upstream gradient ``gy`` (N, OC, OH, OW): ``gx = col2im(W_mat^T
+    @ gy[n])`` if ``W`` is given, ``gW = sum_n gy[n] @ col[n]^T`` (``col`` recomputed from
+    ``x``) if ``x`` is given, ``gb`` = the sum of ``gy`` over (N, OH, OW) if ``need_b``; None
+    for those not asked for."""
     xp = get_array_module(gy)
     N, C, H, IW = x_shape
     OC, _, KH, KW = w_shape
@@ -115,7 +118,8 @@ def conv2d_backward_reference(x: Any, W: Any, gy: Any, stride: tuple, padding: t
         col = im2col_fn(x, KH, KW, *stride, *padding, *dilation)
         col = col.reshape(N, C * KH * KW, OH * OW)  # (N, C*KH*KW, OH*OW)
         gW = xp.tensordot(gy_mat, col, axes=([0, 2], [0, 2])).reshape(w_shape)
-    return gx, gW
+    gb = gy.sum(axis=(0, 2, 3)) if need_b else None
+    return gx, gW, gb
 
 
 # ----------------------------------------------------------------------------------------
@@ -134,7 +138,7 @@ def im2col(x: Any, KH: int, KW: int, SH: int, SW: int, PH: int, PW: int,
     ``col[n, c, kh, kw, oh, ow] = x[n, c, oh*SH - PH + kh*DH, ow*SW - PW + kw*DW]``."""
     impl = implementation(x)
     if impl == "numba":
-        return conv_cpu.im2col(x, KH, KW, SH, SW, PH, PW, DH, DW)
+        return im2col_cpu.im2col(x, KH, KW, SH, SW, PH, PW, DH, DW)
     if impl == "cuda":
         return _cuda().im2col(x, KH, KW, SH, SW, PH, PW, DH, DW)
     return im2col_reference(get_array_module(x).ascontiguousarray(x), KH, KW, SH, SW, PH, PW,
@@ -147,7 +151,7 @@ def col2im(col: Any, H: int, W: int, SH: int, SW: int, PH: int, PW: int,
     ``gx[n, c, h, w]`` is the sum of the ``col`` entries im2col read from ``x[n, c, h, w]``."""
     impl = implementation(col)
     if impl == "numba":
-        return conv_cpu.col2im(col, H, W, SH, SW, PH, PW, DH, DW)
+        return im2col_cpu.col2im(col, H, W, SH, SW, PH, PW, DH, DW)
     if impl == "cuda":
         return _cuda().col2im(col, H, W, SH, SW, PH, PW, DH, DW)
     return col2im_reference(col, H, W, SH, SW, PH, PW, DH, DW)
@@ -168,21 +172,24 @@ def conv2d_forward(x: Any, W: Any, b: Any, stride: tuple, padding: tuple,
 
 
 def conv2d_backward(x: Any, W: Any, gy: Any, stride: tuple, padding: tuple, dilation: tuple,
-                    x_shape: tuple, w_shape: tuple) -> tuple[Any, Any]:
-    """``(gx, gW)`` of the convolution for the upstream gradient ``gy`` (N, OC, OH, OW).
+                    x_shape: tuple, w_shape: tuple, need_b: bool = False
+                    ) -> tuple[Any, Any, Any]:
+    """``(gx, gW, gb)`` of the convolution for the upstream gradient ``gy`` (N, OC, OH, OW).
 
     Pass ``W`` to get ``gx`` and ``x`` to get ``gW`` (None otherwise: that gradient is then
-    None and not computed); ``x_shape`` and ``w_shape`` are the shapes of the forward's
-    inputs. ``gb`` (the sum of ``gy`` over N, OH, OW) is left to the caller.
+    None and not computed), ``need_b`` to get ``gb`` (the sum of ``gy`` over N, OH, OW);
+    ``x_shape`` and ``w_shape`` are the shapes of the forward's inputs.
     """
     impl = implementation(gy)
     if impl == "numba":
-        return conv_cpu.conv2d_backward(x, W, gy, stride, padding, dilation, x_shape, w_shape)
+        return conv_cpu.conv2d_backward(x, W, gy, stride, padding, dilation, x_shape, w_shape,
+                                        need_b)
     xp = get_array_module(gy)
     gy = xp.ascontiguousarray(gy)
     x = None if x is None else xp.ascontiguousarray(x)
     if impl == "cuda":
         cuda = _cuda()
         return conv2d_backward_reference(x, W, gy, stride, padding, dilation, x_shape,
-                                         w_shape, cuda.im2col, cuda.col2im)
-    return conv2d_backward_reference(x, W, gy, stride, padding, dilation, x_shape, w_shape)
+                                         w_shape, need_b, cuda.im2col, cuda.col2im)
+    return conv2d_backward_reference(x, W, gy, stride, padding, dilation, x_shape, w_shape,
+                                     need_b)

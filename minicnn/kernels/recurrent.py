@@ -116,7 +116,7 @@ def lstm_cell_backward_reference(dh: Any, dc: Any, acts: Any, c: Any, c_new: Any
 # and division, the cell update, the gradients) as one Numba pass, whose loops LLVM can
 # vectorise.
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(nogil=True, cache=True, error_model="numpy")  # NOTE: see kernels/optim.py
 def _forward_rows(a, e, c, c_out, one, r0, r1):  # pragma: no cover (jitted)
     """Rows ``r0:r1``: ``e`` holds [exp(-|a_i|), exp(-|a_f|), tanh(a_g), exp(-|a_o|)];
     ``a`` becomes [i, f, g, o] and ``c_out`` gets c' = f*c + i*g."""

@@ -42,6 +42,8 @@ def as_tensor_like(value: Any, ref: Tensor) -> Tensor:
             dtype = np.int64  # bool tensor + 2 is int64, as PyTorch (not True + True)
         else:
             dtype = ref.dtype
+        if xp is np:
+            return Tensor(np.array(value, dtype=dtype))  # 5x faster than np.full((), ...)
         # NOTE: xp.full, not xp.asarray: on CuPy asarray(2.0) copies a host buffer to the
         # device (a synchronous transfer in every `x * 2`); full() fills on the device.
         return Tensor(xp.full((), value, dtype=dtype))

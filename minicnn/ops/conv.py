@@ -39,10 +39,9 @@ class Conv2d(Function):
 
     def backward(self, gy: Any) -> tuple:
         need = self.needs_input_grad
-        gx, gW = kernels.conv2d_backward(self.x, self.W, gy, self.stride, self.padding,
-                                         self.dilation, self.x_shape, self.w_shape)
-        gb = gy.sum(axis=(0, 2, 3)) if len(need) > 2 and need[2] else None
-        return gx, gW, gb
+        return kernels.conv2d_backward(self.x, self.W, gy, self.stride, self.padding,
+                                       self.dilation, self.x_shape, self.w_shape,
+                                       len(need) > 2 and need[2])
 
 
 class Pad2d(Function):

@@ -68,13 +68,15 @@ def test_numba_matches_reference(case: tuple) -> None:
     geometry = (stride, padding, dilation)
     y_ref = conv.conv2d_forward_reference(x, W, b, *geometry)
     gy = rng.standard_normal(y_ref.shape)
-    gx_ref, gW_ref = conv.conv2d_backward_reference(x, W, gy, *geometry, x.shape, W.shape)
+    gx_ref, gW_ref, gb_ref = conv.conv2d_backward_reference(x, W, gy, *geometry, x.shape,
+                                                            W.shape, need_b=True)
     with chunked(x_shape, w_shape, *geometry, chunk):
         y = conv_cpu.conv2d_forward(x, W, b, *geometry)
-        gx, gW = conv_cpu.conv2d_backward(x, W, gy, *geometry, x.shape, W.shape)
+        gx, gW, gb = conv_cpu.conv2d_backward(x, W, gy, *geometry, x.shape, W.shape, True)
     np.testing.assert_allclose(y, y_ref, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(gx, gx_ref, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(gW, gW_ref, rtol=1e-12, atol=1e-11)
+    np.testing.assert_allclose(gb, gb_ref, rtol=1e-12, atol=1e-11)
 
 
 @pytest.mark.parametrize("chunk", CHUNKS, ids=[f"{k}-{n}" for k, n in CHUNKS])
@@ -82,23 +84,31 @@ def test_numba_matches_reference(case: tuple) -> None:
                                               ((2, 1), (1, 1)), ((2, 3), (1, 2))],
                          ids=["wide", "wide-dilated", "rows", "rows-dilated"])
 @pytest.mark.parametrize("padding", [(1, 1), (0, 0)], ids=["padded", "unpadded"])
-def test_every_chunk_layout(chunk: tuple, stride: tuple, dilation: tuple, padding: tuple
-                            ) -> None:
+def test_every_chunk_layout(monkeypatch: pytest.MonkeyPatch, chunk: tuple, stride: tuple,
+                            dilation: tuple, padding: tuple) -> None:
     """Each layout at each chunking, on a batch of 5 samples of odd heights; without padding
-    (and slack) the kernels read and write the samples in place."""
+    (and slack) the kernels read and write the samples in place. Every buffer the kernels
+    take from ``minicnn.memory`` starts full of NaN, so a value read before it is written
+    (padding, slack, junk columns: ``0 * NaN`` is NaN) shows."""
+    def poisoned(shape, dtype=np.float32):
+        return np.full(shape, np.nan, dtype)
+
+    monkeypatch.setattr(conv_cpu.memory, "empty", poisoned)
     rng = np.random.default_rng(3)
     x, W, b = rng.standard_normal((5, 3, 13, 9)), rng.standard_normal((4, 3, 3, 2)), \
         rng.standard_normal(4)
     geometry = (stride, padding, dilation)
     y_ref = conv.conv2d_forward_reference(x, W, b, *geometry)
     gy = rng.standard_normal(y_ref.shape)
-    gx_ref, gW_ref = conv.conv2d_backward_reference(x, W, gy, *geometry, x.shape, W.shape)
+    gx_ref, gW_ref, gb_ref = conv.conv2d_backward_reference(x, W, gy, *geometry, x.shape,
+                                                            W.shape, need_b=True)
     with chunked(x.shape, W.shape, *geometry, chunk):
         y = conv_cpu.conv2d_forward(x, W, b, *geometry)
-        gx, gW = conv_cpu.conv2d_backward(x, W, gy, *geometry, x.shape, W.shape)
+        gx, gW, gb = conv_cpu.conv2d_backward(x, W, gy, *geometry, x.shape, W.shape, True)
     np.testing.assert_allclose(y, y_ref, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(gx, gx_ref, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(gW, gW_ref, rtol=1e-12, atol=1e-11)
+    np.testing.assert_allclose(gb, gb_ref, rtol=1e-12, atol=1e-11)
 
 
 @settings(max_examples=25, deadline=None)
@@ -113,11 +123,12 @@ def test_reference_matches_torch(case: tuple) -> None:
     gy = rng.standard_normal(tuple(yt.shape))
     yt.backward(torch.from_numpy(gy))
     y = conv.conv2d_forward_reference(x, W, b, stride, padding, dilation)
-    gx, gW = conv.conv2d_backward_reference(x, W, gy, stride, padding, dilation, x.shape,
-                                            W.shape)
+    gx, gW, gb = conv.conv2d_backward_reference(x, W, gy, stride, padding, dilation, x.shape,
+                                                W.shape, need_b=True)
     np.testing.assert_allclose(y, yt.detach().numpy(), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(gx, xt.grad.numpy(), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(gW, Wt.grad.numpy(), rtol=1e-12, atol=1e-11)
+    np.testing.assert_allclose(gb, bt.grad.numpy(), rtol=1e-12, atol=1e-11)
 
 
 @pytest.mark.parametrize("impl", ["numba", "reference"])
@@ -128,9 +139,10 @@ def test_only_the_gradients_asked_for(impl: str, need_x: bool, need_W: bool) -> 
     gy = rng.standard_normal((2, 4, 6, 5))
     backward = conv_cpu.conv2d_backward if impl == "numba" else conv.conv2d_backward_reference
     geometry = ((1, 1), (1, 1), (1, 1), x.shape, W.shape)
-    gx_all, gW_all = backward(x, W, gy, *geometry)
-    gx, gW = backward(x if need_W else None, W if need_x else None, gy, *geometry)
+    gx_all, gW_all, gb_all = backward(x, W, gy, *geometry)
+    gx, gW, gb = backward(x if need_W else None, W if need_x else None, gy, *geometry)
     assert (gx is None) != need_x and (gW is None) != need_W
+    assert gb_all is None and gb is None  # need_b not given
     if need_x:
         np.testing.assert_array_equal(gx, gx_all)
     else:
@@ -156,7 +168,7 @@ def test_same_bits_for_any_thread_count(chunk: tuple, stride: tuple) -> None:
                 minicnn.set_num_threads(n)
                 results.append((conv_cpu.conv2d_forward(x, W, b, *geometry),
                                 *conv_cpu.conv2d_backward(x, W, gy, *geometry, x.shape,
-                                                          W.shape)))
+                                                          W.shape, True)))
     finally:
         minicnn.set_num_threads(before)
     for a, b_ in zip(*results):
@@ -191,6 +203,7 @@ def test_entry_points_pick_the_implementation(monkeypatch: pytest.MonkeyPatch, m
     gy = rng.standard_normal((2, 4, 4, 3))
     with use(mode):
         y = conv.conv2d_forward(x, W, None, (1, 1), (0, 0), (1, 1))
-        gx, gW = conv.conv2d_backward(x, W, gy, (1, 1), (0, 0), (1, 1), x.shape, W.shape)
+        gx, gW, _ = conv.conv2d_backward(x, W, gy, (1, 1), (0, 0), (1, 1), x.shape,
+                                         W.shape)
     assert calls == [expected, expected]
     assert y.shape == gy.shape and gx.shape == x.shape and gW.shape == W.shape

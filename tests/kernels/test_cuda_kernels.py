@@ -183,11 +183,13 @@ def test_conv2d_on_cuda_arrays_uses_the_gpu_im2col(monkeypatch) -> None:
     geometry = ((1, 1), (1, 1), (1, 1))
     with use("fast"):
         y = conv.conv2d_forward(x.view(_CudaLike), W, None, *geometry)
-        gx, gW = conv.conv2d_backward(x.view(_CudaLike), W, gy.view(_CudaLike), *geometry,
-                                      x.shape, W.shape)
+        gx, gW, gb = conv.conv2d_backward(x.view(_CudaLike), W, gy.view(_CudaLike), *geometry,
+                                          x.shape, W.shape, True)
     assert calls == ["im2col", "col2im", "im2col"]
     np.testing.assert_allclose(y, conv.conv2d_forward_reference(x, W, None, *geometry),
                                rtol=1e-12)
-    gx_ref, gW_ref = conv.conv2d_backward_reference(x, W, gy, *geometry, x.shape, W.shape)
+    gx_ref, gW_ref, gb_ref = conv.conv2d_backward_reference(x, W, gy, *geometry, x.shape,
+                                                            W.shape, need_b=True)
     np.testing.assert_allclose(gx, gx_ref, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(gW, gW_ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(gb, gb_ref, rtol=1e-12, atol=1e-12)

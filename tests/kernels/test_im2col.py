@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from minicnn.kernels import conv, conv_cpu, use
+from minicnn.kernels import conv, im2col_cpu, use
 from minicnn.kernels.conv import col2im, col2im_reference, im2col, im2col_reference
 from minicnn.kernels.geometry import conv_output_size
 
@@ -65,7 +65,7 @@ def _tasks_of(samples: int, per_sample: int) -> Iterator[None]:
     """Shrink the standalone kernels' tasks to ``samples`` samples (0: one task for all)."""
     with pytest.MonkeyPatch.context() as mp:
         if samples:
-            mp.setattr(conv_cpu, "TASK_ELEMENTS", samples * per_sample)
+            mp.setattr(im2col_cpu, "TASK_ELEMENTS", samples * per_sample)
         yield
 
 
@@ -79,7 +79,7 @@ def test_im2col_cpu_equals_reference(case, samples: int) -> None:
     x_shape, params, seed = case
     x = np.random.default_rng(seed).standard_normal(x_shape)
     with _tasks_of(samples, int(np.prod(_col_shape(x_shape, params)[1:]))):
-        col = conv_cpu.im2col(x, *params)
+        col = im2col_cpu.im2col(x, *params)
     assert col.shape == _col_shape(x_shape, params) and col.dtype == x.dtype
     np.testing.assert_array_equal(col, im2col_reference(x, *params))
 
@@ -92,7 +92,7 @@ def test_col2im_cpu_equals_reference(case, samples: int) -> None:
     col = np.random.default_rng(seed).standard_normal(_col_shape(x_shape, params))
     H, W = x_shape[2:]
     with _tasks_of(samples, int(np.prod(_col_shape(x_shape, params)[1:]))):
-        gx = conv_cpu.col2im(col, H, W, *params[2:])
+        gx = im2col_cpu.col2im(col, H, W, *params[2:])
     assert gx.shape == x_shape and gx.dtype == col.dtype
     np.testing.assert_array_equal(gx, col2im_reference(col, H, W, *params[2:]))
 
@@ -105,9 +105,9 @@ def test_col2im_is_adjoint_of_im2col(case) -> None:
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(x_shape)
     y = rng.standard_normal(_col_shape(x_shape, params))
-    col = conv_cpu.im2col(x, *params)
+    col = im2col_cpu.im2col(x, *params)
     lhs = np.vdot(col, y)
-    rhs = np.vdot(x, conv_cpu.col2im(y, *x_shape[2:], *params[2:]))
+    rhs = np.vdot(x, im2col_cpu.col2im(y, *x_shape[2:], *params[2:]))
     # NOTE: relative to sum |col * y|, the scale of a dot product's rounding error, so a
     # sum that cancels to near zero cannot make the test flaky.
     scale = np.vdot(np.abs(col), np.abs(y))
@@ -135,7 +135,7 @@ def test_col2im_matches_torch_fold(case) -> None:
     np.testing.assert_allclose(col2im(col, H, W, *params[2:]), folded, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("impl", [conv_cpu, conv], ids=["numba", "entry"])
+@pytest.mark.parametrize("impl", [im2col_cpu, conv], ids=["numba", "entry"])
 def test_float32(impl) -> None:
     """float32 in, float32 out; im2col exact against reference and torch, col2im too."""
     rng = np.random.default_rng(0)
@@ -188,7 +188,7 @@ class _Other(np.ndarray):
 def test_entry_points_pick_the_implementation(monkeypatch: pytest.MonkeyPatch, mode: str,
                                               array_type: type, expected: str) -> None:
     calls = []
-    for module, name, tag in ((conv_cpu, "im2col", "numba"), (conv_cpu, "col2im", "numba"),
+    for module, name, tag in ((im2col_cpu, "im2col", "numba"), (im2col_cpu, "col2im", "numba"),
                               (conv, "im2col_reference", "reference"),
                               (conv, "col2im_reference", "reference")):
         real = getattr(module, name)

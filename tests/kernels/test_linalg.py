@@ -9,14 +9,16 @@ from minicnn.kernels import linalg, use
 
 
 # (M, K, N, MIN_FLOPS): one call below the threshold; 2 and 4 column blocks; 2 row blocks;
-# one call when neither blocking applies; odd sizes so that blocks are unequal.
+# one call when no blocking applies; inner blocks (MIN_INNER 3: 3 of K 7, 4 of K 13);
+# odd sizes so that blocks are unequal.
 @pytest.mark.parametrize("M, K, N, min_flops", [
     (5, 7, 9, 1 << 23), (3, 5, 301, 1), (3, 5, 1025, 1), (3, 5, 300, 1 << 12),
-    (129, 5, 7, 1), (10, 5, 7, 1)])
+    (129, 5, 7, 1), (10, 5, 7, 1), (10, 7, 7, 1), (10, 13, 7, 1)])
 @pytest.mark.parametrize("transposed", [False, True])
 def test_blocks_equal_reference(monkeypatch: pytest.MonkeyPatch, M: int, K: int, N: int,
                                 min_flops: int, transposed: bool) -> None:
     monkeypatch.setattr(linalg, "MIN_FLOPS", min_flops)
+    monkeypatch.setattr(linalg, "MIN_INNER", 3)
     rng = np.random.default_rng(0)
     a = rng.standard_normal((K, M)).T if transposed else rng.standard_normal((M, K))
     b = rng.standard_normal((N, K)).T if transposed else rng.standard_normal((K, N))

@@ -26,7 +26,8 @@ from minicnn.kernels import elementwise, optim as optim_kernels, recurrent
 from numba.core.dispatcher import Dispatcher
 
 # NOTE: size thresholds at 0, so that in fast mode every kernel runs on these small batches.
-elementwise.MIN_SIZE = optim_kernels.MIN_SIZE = recurrent.CELL_MIN_SIZE = 0
+elementwise.MIN_SIZE = optim_kernels.MIN_SIZE = optim_kernels.ADAM_MIN_SIZE = 0
+recurrent.CELL_MIN_SIZE = 0
 minicnn.manual_seed(0)
 rng = np.random.default_rng(0)
 digits = (minicnn.tensor(rng.standard_normal((4, 1, 28, 28)).astype(np.float32)),
