@@ -17,8 +17,7 @@ So minicnn parallelises on its own terms:
   queue instead of spinning;
 - OpenBLAS itself is held at one thread (``threadpoolctl``, at import), unless the user set
   ``OPENBLAS_NUM_THREADS`` / ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS`` before starting
-  Python; Numba's own threading layer (OpenMP) is never started by minicnn; MKL, when the
-  CPU kernels use it (``minicnn.kernels.blas``), runs its sequential layer.
+  Python; Numba's own threading layer (OpenMP) is never started by minicnn.
 
 The thread count is ``MINICNN_NUM_THREADS``, else ``OMP_NUM_THREADS``, else the number of
 CPUs this process may run on; ``set_num_threads`` changes it at run time.

@@ -359,7 +359,7 @@ def conv2d_backward(x: np.ndarray | None, W: np.ndarray | None, gy: np.ndarray, 
         x = np.ascontiguousarray(x, dtype=dtype)
     gx = memory.empty((g.N, g.C, g.H, g.W), dtype) if need_x else None
     # NOTE: the weight gradient is computed transposed, gW^T (C*KH*KW, OC) = col @ gyc^T: the
-    # same dot products, but a GEMM layout 25-45 % faster in OpenBLAS (and up to 80 % in MKL)
+    # same dot products, but a GEMM layout 25-45 % faster in OpenBLAS
     # than gyc @ col^T at the course's shapes (benchmarks/README.md).
     gWT_parts = np.empty((len(g.tasks), g.CKK, g.OC), dtype) if need_W else None
     gb_parts = np.zeros((len(g.tasks), g.OC))  # float64
