@@ -96,10 +96,22 @@ def _experiments(_: argparse.Namespace) -> None:
     from minicnn.experiments import EXPERIMENTS
 
     print(f"{'experiment':<20} {'data':<8} {'model':<18} {'optimiser':<10} {'lr':>7} "
-          f"{'batch':>5} {'epochs':>6}  loss")
+          f"{'batch':>5} {'epochs':>6}  {'loss':<16} callbacks")
     for e in EXPERIMENTS.values():
+        callbacks = []
+        if e.early_stopping is not None:
+            callbacks.append(f"EarlyStopping(patience={e.early_stopping.patience})")
+        if e.reduce_lr is not None:
+            callbacks.append(f"ReduceLROnPlateau(factor={e.reduce_lr.factor}, "
+                             f"patience={e.reduce_lr.patience})")
         print(f"{e.name:<20} {e.dataset:<8} {e.model:<18} {e.optimizer:<10} {e.lr:>7g} "
-              f"{e.batch_size:>5} {e.epochs:>6}  {e.loss}")
+              f"{e.batch_size:>5} {e.epochs:>6}  {e.loss:<16} {', '.join(callbacks) or '-'}")
+
+
+# The input size (C, H, W) of each dataset's images, and of the models trained on CIFAR-10.
+INPUT_SIZES = {"cracks": (1, 227, 227), "cifar10": (3, 32, 32), "mnist": (1, 28, 28),
+               "fashion": (1, 28, 28)}
+CIFAR_MODELS = ("cifar_cnn", "autoencoder")
 
 
 def _prepare_run(args: argparse.Namespace) -> None:
@@ -199,14 +211,15 @@ def _summary(args: argparse.Namespace) -> None:
 
     key = experiment_key(args.model)
     if key in EXPERIMENTS:
-        model, cracks = EXPERIMENTS[key].model, EXPERIMENTS[key].dataset == "cracks"
+        model, dataset = EXPERIMENTS[key].model, EXPERIMENTS[key].dataset
     elif key in MODELS:
-        model, cracks = key, key.startswith("crack")
+        model = key
+        dataset = "cracks" if key.startswith("crack") else \
+            "cifar10" if key in CIFAR_MODELS else "mnist"
     else:
         sys.exit(f"minicnn: unknown model or experiment {args.model!r}; models: "
                  f"{', '.join(MODELS)}; experiments: {', '.join(EXPERIMENTS)}")
-    size = tuple(args.input_size) if args.input_size else \
-        ((1, 227, 227) if cracks else (1, 28, 28))
+    size = tuple(args.input_size) if args.input_size else INPUT_SIZES[dataset]
     print(summary(MODELS[model](), size, print_fn=None))
 
 
