@@ -96,16 +96,22 @@ def _experiments(_: argparse.Namespace) -> None:
     from minicnn.experiments import EXPERIMENTS
 
     print(f"{'experiment':<20} {'data':<8} {'model':<18} {'optimiser':<10} {'lr':>7} "
-          f"{'batch':>5} {'epochs':>6}  {'loss':<16} callbacks")
+          f"{'batch':>5} {'epochs':>6}  loss")
+    for e in EXPERIMENTS.values():
+        print(f"{e.name:<20} {e.dataset:<8} {e.model:<18} {e.optimizer:<10} {e.lr:>7g} "
+              f"{e.batch_size:>5} {e.epochs:>6}  {e.loss}")
     for e in EXPERIMENTS.values():
         callbacks = []
         if e.early_stopping is not None:
-            callbacks.append(f"EarlyStopping(patience={e.early_stopping.patience})")
+            es = e.early_stopping
+            callbacks.append(f"EarlyStopping(monitor={es.monitor}, patience={es.patience}, "
+                             f"restore_best_weights={es.restore_best_weights})")
         if e.reduce_lr is not None:
-            callbacks.append(f"ReduceLROnPlateau(factor={e.reduce_lr.factor}, "
-                             f"patience={e.reduce_lr.patience})")
-        print(f"{e.name:<20} {e.dataset:<8} {e.model:<18} {e.optimizer:<10} {e.lr:>7g} "
-              f"{e.batch_size:>5} {e.epochs:>6}  {e.loss:<16} {', '.join(callbacks) or '-'}")
+            r = e.reduce_lr
+            callbacks.append(f"ReduceLROnPlateau(monitor={r.monitor}, factor={r.factor}, "
+                             f"patience={r.patience}, min_lr={r.min_lr:g})")
+        if callbacks:
+            print(f"callbacks of {e.name}: {', '.join(callbacks)}")
 
 
 # The input size (C, H, W) of each dataset's images, and of the models trained on CIFAR-10.

@@ -32,6 +32,33 @@ def _offline_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
 
 
+def test_experiments_lists_them_with_their_callbacks(capsys: pytest.CaptureFixture) -> None:
+    main(["experiments"])
+    lines = capsys.readouterr().out.splitlines()
+    rows = {line.split()[0]: line.split()[1:] for line in lines[1:]}
+    assert rows["mnist_lstm"] == ["mnist", "lstm_net", "adam", "0.001", "128", "10",
+                                  "cross_entropy"]
+    assert rows["mnist_keras_cnn"] == rows["mnist_lstm"][:1] + ["keras_cnn"] + \
+        rows["mnist_lstm"][2:]  # the same data, optimiser, batch and epochs
+    assert rows["fashion_autoencoder"] == ["fashion", "autoencoder_784", "adam", "0.001", "256",
+                                           "20", "mse"]
+    assert rows["cifar10_cnn"] == ["cifar10", "cifar_cnn", "adam", "0.001", "32", "30",
+                                   "cross_entropy"]
+    assert lines[-1] == ("callbacks of cifar10_cnn: EarlyStopping(monitor=val_loss, patience=10, "
+                         "restore_best_weights=True), ReduceLROnPlateau(monitor=val_loss, "
+                         "factor=0.5, patience=5, min_lr=1e-07)")
+
+
+@pytest.mark.parametrize("name, total", [("cifar10_cnn", "685,034"), ("cifar_cnn", "685,034"),
+                                         ("cifar10_autoencoder", "7,411,776"),
+                                         ("autoencoder", "7,411,776"),
+                                         ("fashion_autoencoder", "2,723,664"),
+                                         ("mnist_lstm", "140,170")])
+def test_summary_of_the_new_models(name: str, total: str, capsys: pytest.CaptureFixture) -> None:
+    main(["summary", name])  # each on its input size: 3x32x32 for CIFAR-10, 1x28x28 otherwise
+    assert f"Total params: {total}" in capsys.readouterr().out
+
+
 def _data(experiment: str) -> str:
     """A data folder for the experiment, relative to the working directory: the shared MNIST
     files, or a small CIFAR-10 archive or Fashion-MNIST built here."""
