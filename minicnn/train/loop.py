@@ -65,7 +65,11 @@ def prepare_batch(engine: Engine, x: Any, y: Any, task: str) -> tuple[Any, Any]:
 
 
 def _loss(engine: Engine, loss_fn: Callable, out: Any, y_t: Any, task: str) -> Any:
-    """``loss_fn(out, y)``, float targets cast to the output's dtype first."""
+    """``loss_fn(out, y)``, float targets cast to the output's dtype first. A regression's
+    output and target must have one shape (PyTorch's MSELoss would broadcast them)."""
+    if task == "regression" and tuple(out.shape) != tuple(y_t.shape):
+        raise ValueError(f"regression: the output has shape {tuple(out.shape)} but the target "
+                         f"{tuple(y_t.shape)}: expected the same shape")
     if task in FLOAT_TARGETS and y_t.dtype != out.dtype:
         y_t = engine.tensor(y_t, dtype=out.dtype)
     return loss_fn(out, y_t)

@@ -89,12 +89,17 @@ def test_the_mse_metric_is_computed_apart_from_the_loss() -> None:
     assert loss == pytest.approx(np.sum(d * d) / 2, rel=1e-12)
 
 
-def test_an_output_of_another_shape_than_the_target_is_an_error() -> None:
+@pytest.mark.parametrize("engine", [MinicnnEngine(), TorchEngine()], ids=lambda e: e.name)
+def test_an_output_of_another_shape_than_the_target_is_an_error(engine) -> None:
     x = np.zeros((4, 3))
-    model = nn.Linear(3, 2).to(np.float64)
-    with pytest.raises(ValueError, match=r"output has shape \(4, 2\) but the target \(4, 3\)"):
-        evaluate(model, DataLoader(TensorDataset(x, x), 4), lambda out, y: out.sum(),
-                 MinicnnEngine(), "regression")
+    model = engine.nn.Linear(3, 2).double()
+    data = DataLoader(TensorDataset(x, x), 4)
+    shapes = r"output has shape \(4, 2\) but the target \(4, 3\): expected the same shape"
+    with pytest.raises(ValueError, match=shapes):  # torch's MSELoss would broadcast them
+        fit(model, engine.optim.SGD(model.parameters(), lr=0.1), engine.nn.MSELoss(), data, 1,
+            engine=engine, progress=False, task="regression")
+    with pytest.raises(ValueError, match=shapes):
+        evaluate(model, data, engine.nn.MSELoss(), engine, "regression")
 
 
 def _digits(n: int) -> np.ndarray:
