@@ -141,7 +141,15 @@ def train_engine(exp: Experiment, engine_name: str, model: Any, splits: Splits, 
     """
     import minicnn
     from minicnn.data import DataLoader, Subset
-    from minicnn.train import evaluate, fit, get_engine, predict, resume
+    from minicnn.train import (
+        EarlyStopping,
+        LRSchedulerCallback,
+        evaluate,
+        fit,
+        get_engine,
+        predict,
+        resume,
+    )
     from minicnn.train.callbacks import load_callback_states
 
     if run is not None and (done := run.load_result(engine_name, seed)) is not None:
@@ -154,7 +162,8 @@ def train_engine(exp: Experiment, engine_name: str, model: Any, splits: Splits, 
     engine.to_device(model)
     optimizer, loss_fn = optimizer_and_loss(engine, exp, model)
     callbacks = build_callbacks(exp, engine, optimizer)
-    scheduler = next((cb.scheduler for cb in callbacks if hasattr(cb, "scheduler")), None)
+    scheduler = next((cb.scheduler for cb in callbacks if isinstance(cb, LRSchedulerCallback)),
+                     None)
     train = DataLoader(splits.train, exp.batch_size, shuffle=True, seed=seed)
     val = DataLoader(splits.val, 256)
     test = DataLoader(splits.test, 256)
@@ -173,7 +182,7 @@ def train_engine(exp: Experiment, engine_name: str, model: Any, splits: Splits, 
     test_loss, test_metric = evaluate(model, test, loss_fn, engine, exp.task)
     result = {"engine": engine_name, "seed": seed, "history": history, "test_loss": test_loss,
               exp.result_key: test_metric, "seconds": float(sum(history.to_dict()["seconds"]))}
-    stop = next((cb for cb in callbacks if hasattr(cb, "stopped_epoch")), None)
+    stop = next((cb for cb in callbacks if isinstance(cb, EarlyStopping)), None)
     if stop is not None:
         result["early_stopping"] = {"best_epoch": stop.best_epoch, "best": stop.best,
                                     "stopped_epoch": stop.stopped_epoch,
