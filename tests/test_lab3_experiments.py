@@ -207,3 +207,25 @@ def test_cifar10_cnn_resumes_exactly_with_its_callbacks(engine: str, cut: int, t
     assert (tmp_path / "cut" / f"checkpoint-{engine}-seed0.npz").is_file()
     main([*argv, "--out", "cut", "--resume"])
     assert_same_run(tmp_path / "whole", tmp_path / "cut")
+
+
+def test_autoencoder_compare_resumes_exactly(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    # cut after torch's two epochs (its result stored) and minicnn's first: the resumed run
+    # reads torch's result back, reconstructions included, and trains minicnn's second epoch
+    argv = ["compare", "mnist_autoencoder", "--data", _data("mnist_autoencoder"), "--limit",
+            "300", "--epochs", "2", "--quiet"]
+    main([*argv, "--out", "whole"])
+    with monkeypatch.context() as m:
+        _interrupt_after(m, 3)
+        with pytest.raises(SystemExit):
+            main([*argv, "--out", "cut"])
+    assert (tmp_path / "cut" / "result-torch-seed0.json").is_file()
+    main([*argv, "--out", "cut", "--resume"])
+    assert_same_run(tmp_path / "whole", tmp_path / "cut")
+    for engine in ("torch", "minicnn"):
+        whole, cut = (json.loads((tmp_path / f / f"result-{engine}-seed0.json").read_text())
+                      for f in ("whole", "cut"))
+        assert len(whole["reconstructions"]) == 10 and \
+            whole["reconstructions"] == cut["reconstructions"]
+        assert (tmp_path / "cut" / f"reconstructions-{engine}.png").stat().st_size > 0
