@@ -100,6 +100,24 @@ def _experiments(_: argparse.Namespace) -> None:
     for e in EXPERIMENTS.values():
         print(f"{e.name:<20} {e.dataset:<8} {e.model:<18} {e.optimizer:<10} {e.lr:>7g} "
               f"{e.batch_size:>5} {e.epochs:>6}  {e.loss}")
+    for e in EXPERIMENTS.values():
+        callbacks = []
+        if e.early_stopping is not None:
+            es = e.early_stopping
+            callbacks.append(f"EarlyStopping(monitor={es.monitor}, patience={es.patience}, "
+                             f"restore_best_weights={es.restore_best_weights})")
+        if e.reduce_lr is not None:
+            r = e.reduce_lr
+            callbacks.append(f"ReduceLROnPlateau(monitor={r.monitor}, factor={r.factor}, "
+                             f"patience={r.patience}, min_lr={r.min_lr:g})")
+        if callbacks:
+            print(f"callbacks of {e.name}: {', '.join(callbacks)}")
+
+
+# The input size (C, H, W) of each dataset's images, and of the models trained on CIFAR-10.
+INPUT_SIZES = {"cracks": (1, 227, 227), "cifar10": (3, 32, 32), "mnist": (1, 28, 28),
+               "fashion": (1, 28, 28)}
+CIFAR_MODELS = ("cifar_cnn", "autoencoder")
 
 
 def _prepare_run(args: argparse.Namespace) -> None:
@@ -199,14 +217,15 @@ def _summary(args: argparse.Namespace) -> None:
 
     key = experiment_key(args.model)
     if key in EXPERIMENTS:
-        model, cracks = EXPERIMENTS[key].model, EXPERIMENTS[key].dataset == "cracks"
+        model, dataset = EXPERIMENTS[key].model, EXPERIMENTS[key].dataset
     elif key in MODELS:
-        model, cracks = key, key.startswith("crack")
+        model = key
+        dataset = "cracks" if key.startswith("crack") else \
+            "cifar10" if key in CIFAR_MODELS else "mnist"
     else:
         sys.exit(f"minicnn: unknown model or experiment {args.model!r}; models: "
                  f"{', '.join(MODELS)}; experiments: {', '.join(EXPERIMENTS)}")
-    size = tuple(args.input_size) if args.input_size else \
-        ((1, 227, 227) if cracks else (1, 28, 28))
+    size = tuple(args.input_size) if args.input_size else INPUT_SIZES[dataset]
     print(summary(MODELS[model](), size, print_fn=None))
 
 

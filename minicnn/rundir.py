@@ -8,7 +8,8 @@ Layout, for engine ``E`` and seed ``S``::
     run.json                  the settings of the run (what --resume must repeat)
     checkpoint-E-seedS.npz    model, optimiser, RNG states and history after the last epoch
                               (removed once the engine has finished that seed)
-    result-E-seedS.json       the finished run: history, test loss and accuracy, predictions
+    result-E-seedS.json       the finished run: history, test loss and accuracy (or MSE),
+                              predictions (or a few reconstructions), early stopping
     weights-E-seedS.npz       its final weights (``np.load`` gives the state_dict arrays)
     report.json, report.md    the report, rewritten after each finished seed
     curves.png, confusion-E.png
@@ -120,8 +121,10 @@ class RunDir:
         if not path.is_file():
             return None
         result = json.loads(path.read_text(encoding="utf-8"))
-        for key in ("y_true", "y_pred"):
-            result[key] = np.asarray(result[key], dtype=np.int64)
+        for key, dtype in (("y_true", np.int64), ("y_pred", np.int64),
+                           ("reconstructions", np.float64)):
+            if key in result:
+                result[key] = np.asarray(result[key], dtype=dtype)
         return result
 
     def save_result(self, engine: str, seed: int, result: dict[str, Any],
@@ -130,10 +133,10 @@ class RunDir:
         checkpoint (a kill in between leaves a state that resumes correctly)."""
         with fileio.atomic_write(self.weights_path(engine, seed)) as f:
             np.savez(f, **weights)
-        record = {k: v for k, v in result.items() if k not in ("y_true", "y_pred", "history")}
+        arrays = ("y_true", "y_pred", "reconstructions")
+        record = {k: v for k, v in result.items() if k not in (*arrays, "history")}
         record["history"] = result["history"].to_dict()
-        record["y_true"] = np.asarray(result["y_true"]).tolist()
-        record["y_pred"] = np.asarray(result["y_pred"]).tolist()
+        record.update({k: np.asarray(result[k]).tolist() for k in arrays if k in result})
         fileio.write_text(self.result_path(engine, seed), json.dumps(record) + "\n")
         self.checkpoint_path(engine, seed).unlink(missing_ok=True)
         self.saved = f"{engine} seed {seed} finished"

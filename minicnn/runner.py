@@ -38,7 +38,10 @@ def build_model(engine: str, model: str) -> Any:
     factories = {"logreg": ref.LogisticRegression, "cnn1": ref.CNN1, "cnn2": ref.CNN2,
                  "mlp": ref.MLP, "keras_cnn": ref.KerasCNN, "crack_cnn": ref.CrackCNN,
                  "crack_cnn_bn": lambda: ref.CrackCNN(batch_norm=True),
-                 "crack_cnn_dropout": lambda: ref.CrackCNN(dropout=0.5)}
+                 "crack_cnn_dropout": lambda: ref.CrackCNN(dropout=0.5),
+                 "cifar_cnn": ref.CifarCNN, "lstm_net": ref.LSTMNet,
+                 "autoencoder": ref.DenseAutoencoder,
+                 "autoencoder_784": lambda: ref.DenseAutoencoder(in_features=784)}
     return factories[model]()
 
 
@@ -50,6 +53,32 @@ def optimizer_and_loss(engine: Any, exp: Experiment, model: Any) -> tuple[Any, A
     else:
         opt = engine.optim.Adam(model.parameters(), lr=exp.lr)
     return opt, getattr(engine.nn, exp.loss_class)()
+
+
+def build_callbacks(exp: Experiment, engine: Any, optimizer: Any) -> list[Any]:
+    """The experiment's callbacks for ``engine``, in Keras' order: ``EarlyStopping``, then
+    ``ReduceLROnPlateau`` (the engine's own scheduler: ``torch.optim.lr_scheduler`` for
+    PyTorch, ``minicnn.optim.lr_scheduler`` for minicnn) stepped on the monitored value."""
+    from minicnn.train import EarlyStopping, LRSchedulerCallback
+
+    callbacks: list[Any] = []
+    if exp.early_stopping is not None:
+        es = exp.early_stopping
+        callbacks.append(EarlyStopping(monitor=es.monitor, patience=es.patience,
+                                       mode=_mode(es.monitor), min_delta=es.min_delta,
+                                       restore_best=es.restore_best_weights))
+    if exp.reduce_lr is not None:
+        r = exp.reduce_lr
+        scheduler = engine.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode=_mode(r.monitor), factor=r.factor, patience=r.patience,
+            min_lr=r.min_lr)
+        callbacks.append(LRSchedulerCallback(scheduler, monitor=r.monitor))
+    return callbacks
+
+
+def _mode(monitor: str) -> str:
+    """Keras' 'auto' mode: an accuracy is maximised, anything else minimised."""
+    return "max" if "acc" in monitor else "min"
 
 
 class _Checkpoint:
@@ -94,22 +123,35 @@ def warm_up(exp: Experiment, engine: Any, splits: Splits) -> None:
     _WARM.add(key)
 
 
+SHOWN = 10  # test images shown above their reconstructions
+
+
 def train_engine(exp: Experiment, engine_name: str, model: Any, splits: Splits, epochs: int,
                  seed: int, device: str, progress: bool, run: RunDir | None = None
                  ) -> dict[str, Any]:
     """Train ``model`` on ``splits`` with ``engine_name``; the history and test figures.
 
-    With ``run``: a finished (engine, seed) is read back, not trained again; otherwise the
-    training resumes from its checkpoint when there is one, saves one after every epoch and,
-    once finished, stores the result and the final weights.
+    The experiment's callbacks (early stopping, lr reduction) run in the engine's own terms.
+    Classifiers: test loss and accuracy, labels and predictions. Regression: test loss and
+    MSE, and the reconstructions of the first ``SHOWN`` test images (rounded to 1e-4, for the
+    picture). With ``run``: a finished (engine, seed) is read back, not trained again;
+    otherwise the training resumes from its checkpoint (callbacks and scheduler included) when
+    there is one, saves one after every epoch and, once finished, stores the result and the
+    final weights.
     """
     import minicnn
-    from minicnn.data import DataLoader
-    from minicnn.train import evaluate, fit, get_engine, predict, resume
+    from minicnn.data import DataLoader, Subset
+    from minicnn.train import (
+        EarlyStopping,
+        LRSchedulerCallback,
+        evaluate,
+        fit,
+        get_engine,
+        predict,
+        resume,
+    )
+    from minicnn.train.callbacks import load_callback_states
 
-    if exp.task not in ("multiclass", "binary"):
-        raise ValueError(f"experiment {exp.name}: the fit loop trains classifiers "
-                         f"('multiclass', 'binary'), not {exp.task!r}")
     if run is not None and (done := run.load_result(engine_name, seed)) is not None:
         done["history"] = History.from_dict(done["history"])
         return done
@@ -119,44 +161,46 @@ def train_engine(exp: Experiment, engine_name: str, model: Any, splits: Splits, 
     minicnn.manual_seed(seed)
     engine.to_device(model)
     optimizer, loss_fn = optimizer_and_loss(engine, exp, model)
+    callbacks = build_callbacks(exp, engine, optimizer)
+    scheduler = next((cb.scheduler for cb in callbacks if isinstance(cb, LRSchedulerCallback)),
+                     None)
     train = DataLoader(splits.train, exp.batch_size, shuffle=True, seed=seed)
     val = DataLoader(splits.val, 256)
     test = DataLoader(splits.test, 256)
-    start, history, callbacks = 0, None, []
+    start, history = 0, None
     if run is not None:
         checkpoint = run.checkpoint_path(engine_name, seed)
         if checkpoint.is_file():
-            ck = resume(checkpoint, model, optimizer, engine, train_loader=train)
+            ck = resume(checkpoint, model, optimizer, engine, scheduler=scheduler,
+                        train_loader=train)
+            load_callback_states(callbacks, ck.extra)
             start, history = ck.epoch, ck.history
         callbacks.append(_Checkpoint(run, engine_name, seed, epochs))
     history = fit(model, optimizer, loss_fn, train, epochs, engine=engine, val_loader=val,
                   callbacks=callbacks, start_epoch=start, history=history, progress=progress,
                   task=exp.task)
-    test_loss, test_acc = evaluate(model, test, loss_fn, engine, exp.task)
-    y_true, y_pred, _ = predict(model, test, engine, exp.task)
+    test_loss, test_metric = evaluate(model, test, loss_fn, engine, exp.task)
     result = {"engine": engine_name, "seed": seed, "history": history, "test_loss": test_loss,
-              "test_acc": test_acc, "y_true": y_true, "y_pred": y_pred,
-              "seconds": float(sum(history.to_dict()["seconds"]))}
+              exp.result_key: test_metric, "seconds": float(sum(history.to_dict()["seconds"]))}
+    stop = next((cb for cb in callbacks if isinstance(cb, EarlyStopping)), None)
+    if stop is not None:
+        result["early_stopping"] = {"best_epoch": stop.best_epoch, "best": stop.best,
+                                    "stopped_epoch": stop.stopped_epoch,
+                                    "restored": bool(stop.restore_best)}
+    if exp.task == "regression":
+        shown = Subset(splits.test, np.arange(min(SHOWN, len(splits.test))))
+        _, outputs, _ = predict(model, DataLoader(shown, SHOWN), engine, exp.task)
+        result["reconstructions"] = np.round(outputs.astype(np.float64), 4)
+    else:
+        result["y_true"], result["y_pred"], _ = predict(model, test, engine, exp.task)
     if run is not None:
         run.save_result(engine_name, seed, result, engine.state_arrays(model))
     return result
 
 
-def _write_plots(run: RunDir, exp: Experiment, results: list[dict[str, Any]]) -> list[str]:
-    """Learning curves of every engine on one figure, and a confusion matrix per engine."""
-    from minicnn.train import confusion_matrix, plot_confusion_matrix, plot_learning_curves
-
-    names = [r["engine"] for r in results]
-    plot_learning_curves({r["engine"]: r["history"] for r in results}, run.file("curves.png"),
-                         title=f"{exp.name} (seed {results[0]['seed']}): {' vs '.join(names)}")
-    files = ["curves.png"]
-    for r in results:
-        cm = confusion_matrix(r["y_true"], r["y_pred"], num_classes=len(exp.classes))
-        name = f"confusion-{r['engine']}.png"
-        plot_confusion_matrix(cm, run.file(name), class_names=exp.classes,
-                              title=f"{exp.name} ({r['engine']}, seed {r['seed']})")
-        files.append(name)
-    return files
+def shown_images(splits: Splits) -> np.ndarray:
+    """The first ``SHOWN`` test images, (n, C, H, W) (those ``train_engine`` reconstructs)."""
+    return np.stack([splits.test[i][0] for i in range(min(SHOWN, len(splits.test)))])
 
 
 def _data_lines(splits: Splits) -> None:
@@ -171,7 +215,13 @@ def run_train(exp: Experiment, engine: str = "minicnn", epochs: int | None = Non
               resume: bool = False, download: bool = True) -> dict[str, Any]:
     """Train the experiment's model with one engine; print the result and record the run in
     ``out`` (see ``minicnn.rundir``; ``resume`` continues a run interrupted there)."""
-    from minicnn.report import end_conditions, start_conditions, train_markdown
+    from minicnn.report import (
+        end_conditions,
+        format_metric,
+        start_conditions,
+        train_markdown,
+        write_plots,
+    )
 
     epochs = epochs or exp.epochs
     conditions = start_conditions()
@@ -191,20 +241,30 @@ def run_train(exp: Experiment, engine: str = "minicnn", epochs: int | None = Non
         torch.manual_seed(seed)
     model = build_model(engine, exp.model)
     result = train_engine(exp, engine, model, splits, epochs, seed, device, progress, run)
-    print(f"{exp.name} [{engine}] test loss {result['test_loss']:.4f} "
-          f"test accuracy {100 * result['test_acc']:.2f} % ({result['seconds']:.1f} s)")
+    print(f"{exp.name} [{engine}] test loss {result['test_loss']:.4f} test "
+          f"{exp.metric_label} {format_metric(exp, result[exp.result_key])} "
+          f"({result['seconds']:.1f} s)")
     if run is not None:
         report = {"experiment": exp.as_dict(), "engine": engine, "epochs": epochs,
                   "seed": seed, "limit": limit, "device": device, "data": splits.source,
                   "notices": list(splits.notices), "history": result["history"].to_dict(),
-                  "test_loss": result["test_loss"], "test_acc": result["test_acc"],
+                  "test_loss": result["test_loss"], exp.result_key: result[exp.result_key],
                   "seconds": result["seconds"], "conditions": end_conditions(conditions)}
-        files = _write_plots(run, exp, [result])
+        if "early_stopping" in result:
+            report["early_stopping"] = result["early_stopping"]
+        files, sections = write_plots(run, exp, [result], shown_images(splits))
         run.write_json("report.json", report)
-        run.write_text("report.md", train_markdown(exp, report, files))
+        run.write_text("report.md", train_markdown(exp, report, files, sections))
         print(f"run recorded in {run.path}/: report.json, report.md, {', '.join(files)}, "
               f"{run.weights_path(engine, seed).name}")
     return result
+
+
+def _common_diff(a: list, b: list) -> float:
+    """The largest ``|a[i] - b[i]|`` over the epochs both engines ran (early stopping may end
+    one run before the other)."""
+    n = min(len(a), len(b))
+    return float(np.max(np.abs(np.subtract(a[:n], b[:n])))) if n else float("nan")
 
 
 def compare_once(exp: Experiment, splits: Splits, epochs: int, seed: int, device: str,
@@ -226,30 +286,35 @@ def compare_once(exp: Experiment, splits: Splits, epochs: int, seed: int, device
     t, m = t_res["history"].to_dict(), m_res["history"].to_dict()
     return {
         "seed": seed, "torch": t_res, "minicnn": m_res,
-        "max_train_loss_diff": float(np.max(np.abs(np.subtract(t["loss"], m["loss"])))),
-        "max_val_loss_diff": float(np.max(np.abs(np.subtract(t["val_loss"], m["val_loss"])))),
+        "max_train_loss_diff": _common_diff(t["loss"], m["loss"]),
+        "max_val_loss_diff": _common_diff(t["val_loss"], m["val_loss"]),
         "time_ratio": m_res["seconds"] / max(t_res["seconds"], 1e-12),
     }
 
 
+ENGINES = ("torch", "minicnn")
+
+
 def compare_summary(exp: Experiment, epochs: int, splits: Splits, device: str, limit: int | None,
                     runs: list[dict[str, Any]], seeds: int) -> dict[str, Any]:
-    """The report of the finished seeds ``runs`` (of ``seeds`` asked for)."""
-    acc = {e: np.array([r[e]["test_acc"] for r in runs]) for e in ("torch", "minicnn")}
+    """The report of the finished seeds ``runs`` (of ``seeds`` asked for): per engine, the
+    test metric of each seed (``test_acc`` or ``test_mse``), its mean and spread."""
+    key = exp.result_key
+    values = {e: np.array([r[e][key] for r in runs]) for e in ENGINES}
+    per_engine = ("history", "test_loss", key, "seconds", "early_stopping")
     return {
         "experiment": exp.as_dict(), "epochs": epochs, "data": splits.source,
         "notices": list(splits.notices), "device": device, "limit": limit,
         "seeds": [r["seed"] for r in runs], "seeds_asked": seeds,
-        "test_acc": {e: acc[e].tolist() for e in acc},
-        "test_acc_mean": {e: float(acc[e].mean()) for e in acc},
-        "test_acc_std": {e: float(acc[e].std()) for e in acc},
+        key: {e: values[e].tolist() for e in ENGINES},
+        f"{key}_mean": {e: float(values[e].mean()) for e in ENGINES},
+        f"{key}_std": {e: float(values[e].std()) for e in ENGINES},
         "time_ratio": [r["time_ratio"] for r in runs],
         "max_train_loss_diff": max(r["max_train_loss_diff"] for r in runs),
         "max_val_loss_diff": max(r["max_val_loss_diff"] for r in runs),
         "runs": [{"seed": r["seed"],
-                  **{e: {"history": r[e]["history"].to_dict(), "test_loss": r[e]["test_loss"],
-                         "test_acc": r[e]["test_acc"], "seconds": r[e]["seconds"]}
-                     for e in ("torch", "minicnn")}} for r in runs],
+                  **{e: {k: (r[e][k].to_dict() if k == "history" else r[e][k])
+                         for k in per_engine if k in r[e]} for e in ENGINES}} for r in runs],
     }
 
 
@@ -259,11 +324,20 @@ def run_compare(exp: Experiment, epochs: int | None = None, data_dir: str | None
                 resume: bool = False, download: bool = True) -> dict[str, Any]:
     """``compare``: both engines side by side, for ``seeds`` seeds (seed, seed+1, ...).
 
-    Prints the per-epoch table of the first seed, each seed's test accuracies, their mean and
-    spread, the time ratio and the largest loss differences; records the run in ``out``
-    (report rewritten after each seed, so the finished seeds are kept; ``resume`` continues).
+    Prints the per-epoch table of the first seed, each seed's test metric (accuracy, or MSE
+    for an autoencoder), their mean and spread, the time ratio and the largest loss
+    differences; records the run in ``out`` (report rewritten after each seed, so the finished
+    seeds are kept; ``resume`` continues).
     """
-    from minicnn.report import compare_markdown, end_conditions, epoch_table, start_conditions
+    from minicnn.report import (
+        compare_markdown,
+        end_conditions,
+        epoch_table,
+        format_difference,
+        format_metric,
+        start_conditions,
+        write_plots,
+    )
 
     epochs = epochs or exp.epochs
     conditions = start_conditions()
@@ -276,30 +350,34 @@ def run_compare(exp: Experiment, epochs: int | None = None, data_dir: str | None
     _data_lines(splits)
     print(f"{exp.name}: {exp.description}; {exp.optimizer} lr {exp.lr}, batch "
           f"{exp.batch_size}, {epochs} epochs")
+    key = exp.result_key
     runs: list[dict[str, Any]] = []
     plots: list[str] = []
+    sections: list[str] = []
     summary: dict[str, Any] = {}
     for s in range(seed, seed + seeds):
         one = compare_once(exp, splits, epochs, s, device, progress, run)
         runs.append(one)
         if s == seed:
             print("\n".join(epoch_table(one["torch"], one["minicnn"])))
-        print(f"seed {s}: test accuracy torch {100 * one['torch']['test_acc']:.2f} %, "
-              f"minicnn {100 * one['minicnn']['test_acc']:.2f} %; time ratio minicnn/torch "
+        print(f"seed {s}: test {exp.metric_label} torch "
+              f"{format_metric(exp, one['torch'][key])}, minicnn "
+              f"{format_metric(exp, one['minicnn'][key])}; time ratio minicnn/torch "
               f"{one['time_ratio']:.2f}; largest train-loss difference "
               f"{one['max_train_loss_diff']:.2e}")
         summary = compare_summary(exp, epochs, splits, device, limit, runs, seeds)
         summary["conditions"] = end_conditions(conditions)
         if run is not None:
             if s == seed:
-                plots = _write_plots(run, exp, [one["torch"], one["minicnn"]])
+                plots, sections = write_plots(run, exp, [one["torch"], one["minicnn"]],
+                                              shown_images(splits))
             run.write_json("report.json", summary)
-            run.write_text("report.md", compare_markdown(exp, summary, runs[0], plots))
-    m, sd = summary["test_acc_mean"], summary["test_acc_std"]
-    print(f"mean test accuracy over {seeds} seed(s): torch {100 * m['torch']:.2f} ± "
-          f"{100 * sd['torch']:.2f} %, minicnn {100 * m['minicnn']:.2f} ± "
-          f"{100 * sd['minicnn']:.2f} % (difference "
-          f"{100 * (m['minicnn'] - m['torch']):+.2f} points)")
+            run.write_text("report.md", compare_markdown(exp, summary, runs[0], plots, sections))
+    m, sd = summary[f"{key}_mean"], summary[f"{key}_std"]
+    print(f"mean test {exp.metric_label} over {seeds} seed(s): torch "
+          f"{format_metric(exp, m['torch'], sd['torch'])}, minicnn "
+          f"{format_metric(exp, m['minicnn'], sd['minicnn'])} (difference "
+          f"{format_difference(exp, m['minicnn'] - m['torch'])})")
     if run is not None:
         print(f"run recorded in {run.path}/: report.json, report.md, {', '.join(plots)}, "
               f"weights-*.npz")

@@ -42,13 +42,15 @@ def test_loss_and_metric_are_settings() -> None:
         Experiment(**{**base, "name": "x", "optimizer": "lbfgs"})
 
 
-def test_the_runner_refuses_a_task_the_loop_cannot_train() -> None:
-    from minicnn.runner import train_engine
-
-    autoencoder = Experiment(**{**EXPERIMENTS["mnist_mlp"].as_dict(), "loss": "mse",
-                                "metric": "mse"})
-    with pytest.raises(ValueError, match="trains classifiers .* not 'regression'"):
-        train_engine(autoencoder, "minicnn", None, None, 1, 0, "cpu", False)
+def test_the_metric_follows_the_task() -> None:
+    base = EXPERIMENTS["mnist_mlp"].as_dict()
+    with pytest.raises(ValueError, match="experiment ae: the regression task's metric is 'mse', "
+                                         "got 'accuracy'"):
+        Experiment(**{**base, "name": "ae", "loss": "mse"})
+    with pytest.raises(ValueError, match="the multiclass task's metric is 'accuracy', got 'mse'"):
+        Experiment(**{**base, "metric": "mse"})
+    assert get_experiment("fashion_autoencoder").result_key == "test_mse"
+    assert get_experiment("cifar10_cnn").result_key == "test_acc"
 
 
 def test_class_names() -> None:

@@ -3,7 +3,11 @@
 ``fit`` calls, when present, ``on_train_begin(state)``, ``on_epoch_begin(epoch)``,
 ``on_epoch_end(epoch, logs) -> bool | None`` (True stops training) and
 ``on_train_end(state)``; ``state`` is the loop's ``FitState`` (model, optimizer, engine,
-history, train_loader, scheduler, ``stop_training``).
+history, train_loader, scheduler, ``stop_training``, callbacks).
+
+A callback with a state of its own (``EarlyStopping``) has ``state_dict()`` and
+``load_state_dict()``; ``ModelCheckpoint`` saves the states of all the fit's callbacks in the
+checkpoint's ``extra["callbacks"]``, and ``load_callback_states`` puts them back on resume.
 """
 from __future__ import annotations
 
@@ -63,9 +67,12 @@ class _Monitor:
 
 class EarlyStopping(Callback):
     """Stop when ``monitor`` has not improved (by more than ``min_delta``) for ``patience``
-    epochs. With ``restore_best``, the weights of the best epoch are put back into the model
-    when training ends. After training: ``best``, ``best_epoch``, ``stopped_epoch`` (the
-    epoch after which training stopped, or None)."""
+    epochs (Keras' rule). With ``restore_best`` (Keras' ``restore_best_weights``), the weights
+    of the best epoch are put back into the model when training ends. After training:
+    ``best``, ``best_epoch``, ``stopped_epoch`` (the epoch after which training stopped, or
+    None). ``state_dict()`` / ``load_state_dict()`` carry all of it, the best weights
+    included, across a checkpoint: a state loaded before ``fit`` survives its
+    ``on_train_begin`` (and a run that had stopped stays stopped)."""
 
     def __init__(self, monitor: str = "val_loss", patience: int = 5, mode: str = "min",
                  min_delta: float = 0.0, restore_best: bool = True) -> None:
@@ -75,13 +82,31 @@ class EarlyStopping(Callback):
         self.best_epoch: int | None = None
         self.stopped_epoch: int | None = None
         self.best_weights: dict | None = None
+        self._loaded = False
 
     @property
     def best(self) -> float:
         return self._monitor.best
 
+    def state_dict(self) -> dict[str, Any]:
+        """The counters, the best value and epoch, and the best weights (arrays or None)."""
+        return {"wait": self.wait, "best": self.best, "best_epoch": self.best_epoch,
+                "stopped_epoch": self.stopped_epoch, "best_weights": self.best_weights}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a state given by ``state_dict`` (kept by the next ``on_train_begin``)."""
+        self.wait, self._monitor.best = int(state["wait"]), float(state["best"])
+        self.best_epoch, self.stopped_epoch = state["best_epoch"], state["stopped_epoch"]
+        weights = state["best_weights"]
+        self.best_weights = None if weights is None else dict(weights)
+        self._loaded = True
+
     def on_train_begin(self, state: FitState) -> None:
         super().on_train_begin(state)
+        if self._loaded:  # a resumed run: keep the loaded state
+            self._loaded = False
+            state.stop_training = state.stop_training or self.stopped_epoch is not None
+            return
         self.wait, self.stopped_epoch = 0, None
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> bool | None:
@@ -133,10 +158,11 @@ class ModelCheckpoint(Callback):
         meta = {"engine": engine.name, "monitor": self.monitor, **self.meta}
         if logs.get(self.monitor) is not None:
             meta["best" if self.save_best_only else "value"] = float(logs[self.monitor])
+        extra = training_extra(engine, scheduler, state.train_loader)
+        extra["callbacks"] = callback_states(state.callbacks)
         save_checkpoint(path, engine.state_arrays(state.model),
                         engine.optimizer_state_arrays(state.optimizer), epoch=epoch + 1,
-                        history=state.history, meta=meta,
-                        extra=training_extra(engine, scheduler, state.train_loader))
+                        history=state.history, meta=meta, extra=extra)
         self.last_path = path
         return None
 
@@ -156,3 +182,29 @@ class LRSchedulerCallback(Callback):
     def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> bool | None:
         step_scheduler(self.scheduler, logs, self.monitor)
         return None
+
+
+def _state_key(index: int, callback: Any) -> str:
+    return f"{index}-{type(callback).__name__}"
+
+
+def callback_states(callbacks: Any) -> dict[str, Any]:
+    """``{"<position>-<class>": state}`` of the callbacks that have a ``state_dict``."""
+    return {_state_key(i, cb): cb.state_dict() for i, cb in enumerate(callbacks)
+            if hasattr(cb, "state_dict") and hasattr(cb, "load_state_dict")}
+
+
+def load_callback_states(callbacks: Any, extra: Any) -> None:
+    """Give each callback with a ``load_state_dict`` its state from a checkpoint's ``extra``
+    (saved by ``ModelCheckpoint`` from the same list of callbacks, in the same order). A
+    callback whose state is missing raises a ValueError: the checkpoint was made with other
+    callbacks, and resuming would silently change the run."""
+    saved = extra.get("callbacks", {}) if isinstance(extra, dict) else {}
+    for i, cb in enumerate(callbacks):
+        if not hasattr(cb, "load_state_dict"):
+            continue
+        key = _state_key(i, cb)
+        if key not in saved:
+            raise ValueError(f"the checkpoint holds no state for callback {key} (it has "
+                             f"{sorted(saved) or 'none'}): it was made with other callbacks")
+        cb.load_state_dict(saved[key])

@@ -14,7 +14,8 @@ from minicnn import fileio
 class History:
     """One entry per epoch: training ``loss`` and ``acc`` (means over the epoch's samples),
     ``val_loss`` and ``val_acc`` (None without a validation loader), the learning rate ``lr``
-    used during the epoch and the epoch's wall time ``seconds``."""
+    used during the epoch and the epoch's wall time ``seconds``. A regression (an autoencoder)
+    has no accuracy: ``acc`` and ``val_acc`` are None, and its loss (the MSE) is its metric."""
 
     loss: list[float] = field(default_factory=list)
     acc: list[float] = field(default_factory=list)

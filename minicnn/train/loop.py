@@ -7,13 +7,17 @@ Everything but batch conversion, ``no_grad`` and reading values back is duck-typ
 ``task='multiclass'``: the model outputs logits ``(N, C)``, targets are class indices ``(N,)``
 (int64), accuracy is ``mean(argmax(out, 1) == y)``. ``task='binary'``: the model outputs one
 logit per sample ``(N, 1)``, targets are 0/1 and are given to the loss as floats ``(N, 1)``
-(as ``BCEWithLogitsLoss`` wants), accuracy is ``mean((out > 0) == y)``.
+(as ``BCEWithLogitsLoss`` wants), accuracy is ``mean((out > 0) == y)``. ``task='regression'``:
+the targets are arrays of the output's shape (for an autoencoder, the inputs themselves), given
+to the loss as floats of the output's dtype; the metric is the mean squared error over every
+element, ``mean((out - y)**2)``, and there is no accuracy (``acc`` is None).
 """
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +26,8 @@ import numpy as np
 from minicnn.train.engines import Engine, host_array
 from minicnn.train.history import History
 
-TASKS = ("multiclass", "binary")
+TASKS = ("multiclass", "binary", "regression")
+FLOAT_TARGETS = ("binary", "regression")  # tasks whose targets are floats of the output's dtype
 
 
 def _check_task(task: str) -> None:
@@ -47,14 +52,36 @@ def _bar(iterable: Iterable, enabled: bool, **kwargs: Any) -> Any:
 
 
 def prepare_batch(engine: Engine, x: Any, y: Any, task: str) -> tuple[Any, Any]:
-    """A loader's ``(x, y)`` as the engine's tensors; binary targets as float ``(N, 1)``
-    of ``x``'s dtype (the loop casts them to the output's dtype if that differs)."""
+    """A loader's ``(x, y)`` as the engine's tensors; binary targets as float ``(N, 1)``,
+    regression targets as they are, both of ``x``'s dtype (the loop casts them to the output's
+    dtype if that differs)."""
     x = engine.tensor(x)
     if task == "binary":
         # NOTE: reshaped where it is (a device batch stays on the device), not via the host.
         y = y.reshape(-1, 1) if hasattr(y, "reshape") else host_array(y).reshape(-1, 1)
+    if task in FLOAT_TARGETS:
         return x, engine.tensor(y, dtype=x.dtype)
     return x, engine.tensor(y)
+
+
+def _loss(engine: Engine, loss_fn: Callable, out: Any, y_t: Any, task: str) -> Any:
+    """``loss_fn(out, y)``, float targets cast to the output's dtype first. A regression's
+    output and target must have one shape (PyTorch's MSELoss would broadcast them)."""
+    if task == "regression" and tuple(out.shape) != tuple(y_t.shape):
+        raise ValueError(f"regression: the output has shape {tuple(out.shape)} but the target "
+                         f"{tuple(y_t.shape)}: expected the same shape")
+    if task in FLOAT_TARGETS and y_t.dtype != out.dtype:
+        y_t = engine.tensor(y_t, dtype=out.dtype)
+    return loss_fn(out, y_t)
+
+
+def squared_error_sum(out: np.ndarray, y: np.ndarray) -> float:
+    """``sum((out - y)**2)`` in float64 over every element (``out`` and ``y`` of one shape)."""
+    if out.shape != y.shape:
+        raise ValueError(f"regression: the output has shape {out.shape} but the target "
+                         f"{y.shape}: expected the same shape")
+    d = out.astype(np.float64) - y.astype(np.float64)
+    return float(np.dot(d.ravel(), d.ravel()))
 
 
 def targets_numpy(y: Any) -> np.ndarray:
@@ -91,7 +118,9 @@ def _current_lr(optimizer: Any) -> float | None:
 @dataclass
 class FitState:
     """What callbacks can see and change during ``fit``: set ``stop_training`` to stop
-    after the current epoch."""
+    after the current epoch (or, in ``on_train_begin``, before the first: a resumed run that
+    had already stopped). ``callbacks`` are all the callbacks of the fit (a checkpoint saves
+    the state of those that have one)."""
 
     model: Any
     optimizer: Any
@@ -102,20 +131,22 @@ class FitState:
     epoch: int = 0
     stop_training: bool = False
     extras: dict = field(default_factory=dict)
+    callbacks: Sequence[Any] = ()
 
 
 def train_step(model: Any, optimizer: Any, loss_fn: Callable, x: Any, y: Any, *,
-               engine: Engine, task: str = "multiclass") -> tuple[float, int, int]:
+               engine: Engine, task: str = "multiclass") -> tuple[float, int | None, int]:
     """One optimisation step on the batch ``(x, y)``: zero_grad, forward, loss, backward,
-    step. Returns ``(loss, number correct, batch size)``."""
+    step. Returns ``(loss, number correct, batch size)``; the number correct is None for
+    ``task='regression'`` (whose output is not read back: the loss is its metric)."""
     x, y_t = prepare_batch(engine, x, y, task)
     optimizer.zero_grad()
     out = model(x)
-    if task == "binary" and y_t.dtype != out.dtype:
-        y_t = engine.tensor(y_t, dtype=out.dtype)
-    loss = loss_fn(out, y_t)
+    loss = _loss(engine, loss_fn, out, y_t, task)
     loss.backward()
     optimizer.step()
+    if task == "regression":
+        return float(loss.item()), None, int(out.shape[0])
     logits = engine.to_numpy(out)
     correct = int((predictions(logits, task) == targets_numpy(y)).sum())
     return float(loss.item()), correct, int(logits.shape[0])
@@ -123,11 +154,11 @@ def train_step(model: Any, optimizer: Any, loss_fn: Callable, x: Any, y: Any, *,
 
 def train_epoch(model: Any, optimizer: Any, loss_fn: Callable, loader: Iterable, *,
                 engine: Engine, task: str = "multiclass", progress: bool = False,
-                desc: str = "train") -> tuple[float, float]:
+                desc: str = "train") -> tuple[float, float | None]:
     """One epoch of ``train_step`` over ``loader`` in training mode.
 
     Returns ``(loss, acc)``: the loss averaged over samples (each batch's mean loss weighted
-    by its size) and the fraction of samples classified correctly.
+    by its size) and the fraction of samples classified correctly (None for regression).
     """
     _check_task(task)
     progress = _show_progress(progress)
@@ -137,13 +168,14 @@ def train_epoch(model: Any, optimizer: Any, loss_fn: Callable, loader: Iterable,
     for x, y in bar:
         loss, ok, n = train_step(model, optimizer, loss_fn, x, y, engine=engine, task=task)
         total_loss += loss * n
-        correct += ok
+        correct += ok or 0
         seen += n
         if progress:
-            bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.4f}")
+            shown = {} if ok is None else {"acc": f"{correct / seen:.4f}"}
+            bar.set_postfix(loss=f"{total_loss / seen:.4f}", **shown)
     if seen == 0:
         raise ValueError("the training loader gave no batches")
-    return total_loss / seen, correct / seen
+    return total_loss / seen, None if task == "regression" else correct / seen
 
 
 def _len(loader: Any) -> int | None:
@@ -153,54 +185,64 @@ def _len(loader: Any) -> int | None:
         return None
 
 
-def _forward_all(model: Any, loader: Iterable, engine: Engine, task: str,
-                 loss_fn: Callable | None = None, progress: bool = False, desc: str = "eval"
-                 ) -> tuple[float, np.ndarray, np.ndarray]:
-    """Run ``model`` in eval mode under ``no_grad`` over ``loader``; returns the
-    sample-weighted mean loss (nan without ``loss_fn``), the labels and the logits."""
+@contextlib.contextmanager
+def _evaluating(model: Any, engine: Engine) -> Iterator[None]:
+    """``model`` in eval mode under the engine's ``no_grad``; its training mode is restored
+    afterwards, also after an error."""
     was_training = bool(getattr(model, "training", False))
     model.eval()
-    total_loss, seen = 0.0, 0
-    labels, logits = [], []
     try:
         with engine.no_grad():
-            for x, y in _bar(loader, progress, desc=desc, leave=False, total=_len(loader)):
-                x_t, y_t = prepare_batch(engine, x, y, task)
-                out = model(x_t)
-                n = int(out.shape[0])
-                if loss_fn is not None:
-                    if task == "binary" and y_t.dtype != out.dtype:
-                        y_t = engine.tensor(y_t, dtype=out.dtype)
-                    total_loss += float(loss_fn(out, y_t).item()) * n
-                seen += n
-                labels.append(targets_numpy(y))
-                logits.append(engine.to_numpy(out))
+            yield
     finally:
         model.train(was_training)
-    if seen == 0:
-        raise ValueError("the loader gave no batches")
-    loss = total_loss / seen if loss_fn is not None else float("nan")
-    return loss, np.concatenate(labels), np.concatenate(logits)
 
 
 def evaluate(model: Any, loader: Iterable, loss_fn: Callable, engine: Engine,
              task: str = "multiclass", progress: bool = False) -> tuple[float, float]:
-    """``(loss, acc)`` of ``model`` on ``loader`` in eval mode, without recording a graph.
-    The model's training mode is restored afterwards."""
+    """``(loss, metric)`` of ``model`` on ``loader`` in eval mode, without recording a graph:
+    the sample-weighted mean of the batches' losses, and the task's metric: the accuracy for
+    a classifier, the mean squared error ``sum((out - y)**2) / (number of elements)`` (in
+    float64 on the host) for regression. The model's training mode is restored afterwards."""
     _check_task(task)
-    loss, y_true, logits = _forward_all(model, loader, engine, task, loss_fn,
-                                        _show_progress(progress), "eval")
-    return loss, float((predictions(logits, task) == y_true).mean())
+    total_loss, metric_sum, seen, elements = 0.0, 0.0, 0, 0
+    batches = _bar(loader, _show_progress(progress), desc="eval", leave=False, total=_len(loader))
+    with _evaluating(model, engine):
+        for x, y in batches:
+            x_t, y_t = prepare_batch(engine, x, y, task)
+            out = model(x_t)
+            n = int(out.shape[0])
+            total_loss += float(_loss(engine, loss_fn, out, y_t, task).item()) * n
+            seen += n
+            values = engine.to_numpy(out)
+            if task == "regression":
+                metric_sum += squared_error_sum(values, host_array(y))
+                elements += values.size
+            else:
+                metric_sum += int((predictions(values, task) == targets_numpy(y)).sum())
+    if seen == 0:
+        raise ValueError("the loader gave no batches")
+    return total_loss / seen, metric_sum / (elements if task == "regression" else seen)
 
 
 def predict(model: Any, loader: Iterable, engine: Engine, task: str = "multiclass"
-            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """``(y_true, y_pred, scores)`` as NumPy arrays over the whole loader: labels ``(N,)``,
     predicted classes ``(N,)``, and probabilities (softmax ``(N, C)``, or sigmoid ``(N,)``
-    for ``task='binary'``)."""
+    for ``task='binary'``). For ``task='regression'``: the targets, the outputs (both of the
+    output's shape) and None."""
     _check_task(task)
-    _, y_true, logits = _forward_all(model, loader, engine, task)
-    return y_true, predictions(logits, task), scores_from_logits(logits, task)
+    targets, outputs = [], []
+    with _evaluating(model, engine):
+        for x, y in loader:
+            outputs.append(engine.to_numpy(model(prepare_batch(engine, x, y, task)[0])))
+            targets.append(host_array(y) if task == "regression" else targets_numpy(y))
+    if not outputs:
+        raise ValueError("the loader gave no batches")
+    y_true, values = np.concatenate(targets), np.concatenate(outputs)
+    if task == "regression":
+        return y_true, values, None
+    return y_true, predictions(values, task), scores_from_logits(values, task)
 
 
 def _is_plateau(scheduler: Any) -> bool:
@@ -232,21 +274,26 @@ def fit(model: Any, optimizer: Any, loss_fn: Callable, train_loader: Iterable, e
     ``initial_epoch``): to resume after 2 of 3 epochs, ``fit(..., epochs=3, start_epoch=2,
     history=ck.history)``. Per epoch: ``train_epoch`` (model.train(), zero_grad, forward,
     loss, backward, step for each batch), then, with ``val_loader``, ``evaluate`` (eval mode,
-    no graph); the epoch's ``logs`` (loss, acc, val_loss, val_acc, lr, seconds) are appended to
-    the history; then ``scheduler`` steps (ReduceLROnPlateau on ``val_loss``, or on ``loss``
-    without validation); then each callback's ``on_epoch_end(epoch, logs)`` runs. A callback
-    stops training by returning True or setting ``state.stop_training``. Progress bars (tqdm,
+    no graph); the epoch's ``logs`` (loss, acc, val_loss, val_acc, lr, seconds; no accuracies
+    for regression, whose loss is its metric) are appended to the history; then ``scheduler``
+    steps (ReduceLROnPlateau on ``val_loss``, or on ``loss`` without validation); then each
+    callback's ``on_epoch_end(epoch, logs)`` runs. A callback stops training by returning True
+    or setting ``state.stop_training`` (in ``on_train_begin``: before any epoch, as a resumed
+    early stop does); ``on_train_end`` runs in any case. Progress bars (tqdm,
     labelled with the engine's name) show only when ``progress`` and stdout is a terminal.
     """
     _check_task(task)
     history = History() if history is None else history
-    state = FitState(model, optimizer, engine, history, train_loader, scheduler)
+    state = FitState(model, optimizer, engine, history, train_loader, scheduler,
+                     epoch=start_epoch, callbacks=tuple(callbacks))
     show = _show_progress(progress)
     for cb in callbacks:
         _call(cb, "on_train_begin", state)
     epoch_bar = _bar(range(start_epoch, epochs), show, desc=f"{engine.name} epochs",
                      initial=start_epoch, total=epochs)
     for epoch in epoch_bar:
+        if state.stop_training:
+            break
         state.epoch = epoch
         for cb in callbacks:
             _call(cb, "on_epoch_begin", epoch)
@@ -257,8 +304,10 @@ def fit(model: Any, optimizer: Any, loss_fn: Callable, train_loader: Iterable, e
                                 desc=f"{engine.name} epoch {epoch + 1}/{epochs}")
         logs: dict[str, Any] = {"epoch": epoch, "loss": loss, "acc": acc, "lr": lr}
         if val_loader is not None:
-            logs["val_loss"], logs["val_acc"] = evaluate(model, val_loader, loss_fn, engine,
-                                                         task, progress=False)
+            val_loss, val_metric = evaluate(model, val_loader, loss_fn, engine, task,
+                                            progress=False)
+            logs["val_loss"] = val_loss
+            logs["val_acc"] = None if task == "regression" else val_metric
         logs["seconds"] = time.perf_counter() - t0
         history.append(logs)
         if show:
@@ -268,8 +317,6 @@ def fit(model: Any, optimizer: Any, loss_fn: Callable, train_loader: Iterable, e
         for cb in callbacks:
             if _call(cb, "on_epoch_end", epoch, logs):
                 state.stop_training = True
-        if state.stop_training:
-            break
     for cb in callbacks:
         _call(cb, "on_train_end", state)
     return history

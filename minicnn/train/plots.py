@@ -1,4 +1,5 @@
-"""Plots to PNG files: learning curves and a confusion matrix.
+"""Plots to PNG files: learning curves, a confusion matrix, and an autoencoder's test images
+above their reconstructions.
 
 matplotlib is imported when a plot is made, and figures are drawn on the Agg canvas directly
 (``matplotlib.figure.Figure``, no pyplot), so no GUI backend is needed or switched. Files are
@@ -53,12 +54,16 @@ def plot_learning_curves(history: History | dict | Mapping[str, History | dict],
                          path: str | os.PathLike, title: str | None = None) -> str:
     """Loss (left) and accuracy (right) per epoch, training (solid) and validation (dashed),
     to a PNG at ``path``; returns the path. ``history`` may map labels (engine names) to
-    histories: each gets one colour, all on the same axes."""
+    histories: each gets one colour, all on the same axes. Without any accuracy (a regression,
+    whose loss is its metric) the loss alone is drawn."""
     runs = _histories(history)
-    fig = _figure(10, 4)
+    with_acc = any(np.isfinite(_series(h.acc)).any() for h in runs.values())
+    panels = (("loss", "loss"), ("acc", "accuracy")) if with_acc else (("loss", "loss"),)
+    fig = _figure(10 if with_acc else 6, 4)
     longest = max((len(h) for h in runs.values()), default=0)
     epochs_all = np.arange(1, longest + 1)
-    for ax, key, label in zip(fig.subplots(1, 2), ("loss", "acc"), ("loss", "accuracy")):
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (key, label) in zip(axes, panels):
         for i, (name, h) in enumerate(runs.items()):
             colour, prefix = f"C{i}", f"{name} " if name else ""
             size = max(8 - 3 * i, 3)  # NOTE: smaller markers on top keep equal curves visible
@@ -108,4 +113,43 @@ def plot_confusion_matrix(cm: Any, path: str | os.PathLike,
             text = f"{cm[i, j]:.2f}" if normalize else f"{int(cm[i, j])}"
             ax.text(j, i, text, ha="center", va="center", fontsize=8 if k > 10 else 10,
                     color="white" if cm[i, j] > threshold else "black")
+    return _save(fig, path)
+
+
+def _displayable(images: np.ndarray) -> np.ndarray:
+    """(N, C, H, W) or (N, H, W) images as (N, H, W) or (N, H, W, 3) in [0, 1]."""
+    images = np.clip(np.asarray(images, dtype=np.float64), 0.0, 1.0)
+    if images.ndim == 4 and images.shape[1] == 1:
+        return images[:, 0]  # (N, H, W)
+    if images.ndim == 4 and images.shape[1] == 3:
+        return images.transpose(0, 2, 3, 1)  # (N, H, W, 3)
+    if images.ndim == 3:
+        return images
+    raise ValueError(f"expected images of shape (N, 1 or 3, H, W) or (N, H, W), got "
+                     f"{images.shape}")
+
+
+def plot_reconstructions(images: Any, reconstructions: Any, path: str | os.PathLike,
+                         title: str | None = None) -> str:
+    """The test ``images`` (top row) above their ``reconstructions`` (bottom row), pixel
+    values in [0, 1] (gray for one channel, RGB for three), to a PNG at ``path``; returns the
+    path. Both are ``(N, C, H, W)`` (or ``(N, H, W)``) of the same shape."""
+    top, bottom = _displayable(images), _displayable(reconstructions)
+    if top.shape != bottom.shape or len(top) == 0:
+        raise ValueError(f"expected images and reconstructions of one shape with at least one "
+                         f"image, got {np.shape(images)} and {np.shape(reconstructions)}")
+    n = len(top)
+    fig = _figure(max(1.2 * n, 4.0), 3.0)
+    grid = fig.subplots(2, n, squeeze=False)
+    for row, (images_row, label) in enumerate(((top, "test image"),
+                                               (bottom, "reconstruction"))):
+        for j in range(n):
+            ax = grid[row, j]
+            ax.imshow(images_row[j], cmap="gray" if images_row.ndim == 3 else None,
+                      vmin=0.0, vmax=1.0, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+        grid[row, 0].set_ylabel(label)
+    if title:
+        fig.suptitle(title)
     return _save(fig, path)

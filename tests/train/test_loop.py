@@ -132,7 +132,7 @@ def test_bad_task_is_refused(problem, linear_model) -> None:
     train, _ = loaders(*problem)
     with pytest.raises(ValueError, match="task"):
         fit(linear_model, optim.SGD(linear_model.parameters(), lr=0.1), nn.CrossEntropyLoss(),
-            train, 1, engine=MinicnnEngine(), task="regression")
+            train, 1, engine=MinicnnEngine(), task="ranking")
 
 
 def test_progress_bars_only_on_a_terminal_and_without_side_effects(problem, capsys,
