@@ -49,7 +49,10 @@ from minicnn.parallel import chunks, parallel_for
 # it, the fixed cost of the CPU path's calls is more than the passes it saves.
 CELL_MIN_SIZE = 1024
 # State elements (n, j) per task of the CPU path (each reads and writes its four gates).
-TASK_ELEMENTS = 1 << 13
+# NOTE: a task makes six GIL-releasing calls, and two threads trading the GIL that often cost
+# more than they save below ~10^5 elements: at the course's 128 x 128 one step took 216 us in
+# two tasks of 2^13 and 83 us in one (forward; backward 99 and 33 us; benchmarks/README.md).
+TASK_ELEMENTS = 1 << 15
 
 
 def _check_shapes(a: Any, c: Any) -> tuple[int, int]:

@@ -17,6 +17,7 @@ from minicnn.autograd.function import Function
 from minicnn.autograd.tensor import Tensor
 from minicnn.backend import get_array_module
 from minicnn.kernels import recurrent as kernels
+from minicnn.kernels.linalg import matmul
 from minicnn.ops.checks import check_float_operands
 
 
@@ -94,7 +95,7 @@ class LSTMLayer(Function):
         T, N, D = x.shape
         H = W_hh.shape[1]
         x2 = x.reshape(T * N, D)  # (T*N, D), a copy only if x is not contiguous
-        A = (x2 @ W_ih.T).reshape(T, N, 4 * H)  # (T, N, 4H)
+        A = matmul(x2, W_ih.T).reshape(T, N, 4 * H)  # (T, N, 4H)
         if b_ih is not None:
             A += b_ih
             A += b_hh
@@ -132,9 +133,9 @@ class LSTMLayer(Function):
             if t > 0:
                 dh += gy[t - 1]  # ... plus the output's gradient at h_{t-1}
         dA2 = dA.reshape(T * N, H4)  # (T*N, 4H)
-        dx = (dA2 @ self.W_ih).reshape(T, N, -1) if need[0] else None
-        dW_ih = dA2.T @ self.x2 if need[3] else None
-        dW_hh = dA2.T @ self.hs.reshape(T * N, H) if need[4] else None
+        dx = matmul(dA2, self.W_ih).reshape(T, N, -1) if need[0] else None
+        dW_ih = matmul(dA2.T, self.x2) if need[3] else None
+        dW_hh = matmul(dA2.T, self.hs.reshape(T * N, H)) if need[4] else None
         grads = (dx, dh if need[1] else None, dc if need[2] else None, dW_ih, dW_hh)
         if len(need) > 5:
             db = dA2.sum(axis=0)  # (4H,): the same for both biases
