@@ -1,4 +1,5 @@
-"""Comparing two run folders of the command line (``--out``)."""
+"""Command-line runs in tests: an isolated working folder, a Ctrl-C at a chosen checkpoint,
+and comparing two run folders (``--out``)."""
 from __future__ import annotations
 
 import json
@@ -6,6 +7,48 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
+
+import minicnn.runner
+
+
+def offline_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No network, the user's cache and ``$MINICNN_DATA`` out of reach, and ``tmp_path`` as the
+    working folder (where the default ``runs/`` goes)."""
+    monkeypatch.setenv("MINICNN_OFFLINE", "1")
+    monkeypatch.setenv("MINICNN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("MINICNN_DATA", raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+def interrupt_after(monkeypatch: pytest.MonkeyPatch, checkpoints: int) -> None:
+    """Ctrl-C (KeyboardInterrupt) right after the ``checkpoints``-th checkpoint is saved."""
+    real = minicnn.runner._Checkpoint.on_epoch_end
+    count = {"n": 0}
+
+    def on_epoch_end(self, epoch: int, logs: dict) -> None:
+        real(self, epoch, logs)
+        count["n"] += 1
+        if count["n"] == checkpoints:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(minicnn.runner._Checkpoint, "on_epoch_end", on_epoch_end)
+
+
+def spy_class_names(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
+    """A list that receives the class names of every confusion matrix plotted from now on."""
+    import minicnn.train
+
+    names: list[tuple] = []
+    real = minicnn.train.plot_confusion_matrix
+
+    def spy(cm, path, class_names=None, **kwargs):
+        names.append(tuple(class_names))
+        return real(cm, path, class_names=class_names, **kwargs)
+
+    monkeypatch.setattr(minicnn.train, "plot_confusion_matrix", spy)
+    return names
+
 
 TIMINGS = ("seconds", "time_ratio", "conditions")  # wall clock, date, load average
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from runs import offline_in, spy_class_names
 
 from minicnn.cli import main
 
@@ -20,12 +21,7 @@ RECORD = ("run.json", "report.json", "report.md", "curves.png")
 
 @pytest.fixture(autouse=True)
 def _offline_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test touches the network, the user's cache or the checkout: the working directory
-    (where the default ``runs/`` goes) is a temporary folder."""
-    monkeypatch.setenv("MINICNN_OFFLINE", "1")
-    monkeypatch.setenv("MINICNN_CACHE", str(tmp_path / "cache"))
-    monkeypatch.delenv("MINICNN_DATA", raising=False)
-    monkeypatch.chdir(tmp_path)
+    offline_in(tmp_path, monkeypatch)
 
 
 def test_experiments_lists_the_course_settings(capsys: pytest.CaptureFixture) -> None:
@@ -122,16 +118,7 @@ def test_compare_mnist_on_real_digits(tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 def test_compare_cracks_on_real_images(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import minicnn.train
-
-    names = []
-    real = minicnn.train.plot_confusion_matrix
-
-    def spy(cm, path, class_names=None, **kwargs):
-        names.append(tuple(class_names))
-        return real(cm, path, class_names=class_names, **kwargs)
-
-    monkeypatch.setattr(minicnn.train, "plot_confusion_matrix", spy)
+    names = spy_class_names(monkeypatch)
     out = _run("compare", "cracks-cnn-bn", SHARED / "cracks-brick", 64, out=tmp_path / "cr")
     report = _record(out, ["torch", "minicnn"], [0])
     assert "64 crack images" in report["data"] and report["experiment"]["name"] == \

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from runs import offline_in
 
 from minicnn.cli import main
 
@@ -14,9 +15,7 @@ USAGE = 2  # argparse's exit status for a bad command line
 
 @pytest.fixture(autouse=True)
 def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MINICNN_OFFLINE", "1")
-    monkeypatch.setenv("MINICNN_CACHE", str(tmp_path / "cache"))
-    monkeypatch.chdir(tmp_path)
+    offline_in(tmp_path, monkeypatch)
 
 
 MNIST = ["--data", str(SHARED / "mnist")]

@@ -11,9 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-from runs import assert_same_run
+from runs import assert_same_run, interrupt_after, offline_in
 
-import minicnn.runner
 from minicnn.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,23 +21,7 @@ SHARED = ROOT.parent / "shared" / "data"
 
 @pytest.fixture(autouse=True)
 def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MINICNN_OFFLINE", "1")
-    monkeypatch.setenv("MINICNN_CACHE", str(tmp_path / "cache"))
-    monkeypatch.chdir(tmp_path)
-
-
-def _interrupt_after(monkeypatch: pytest.MonkeyPatch, checkpoints: int) -> None:
-    """Ctrl-C (KeyboardInterrupt) right after the ``checkpoints``-th checkpoint is saved."""
-    real = minicnn.runner._Checkpoint.on_epoch_end
-    count = {"n": 0}
-
-    def on_epoch_end(self, epoch: int, logs: dict) -> None:
-        real(self, epoch, logs)
-        count["n"] += 1
-        if count["n"] == checkpoints:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(minicnn.runner._Checkpoint, "on_epoch_end", on_epoch_end)
+    offline_in(tmp_path, monkeypatch)
 
 
 def test_train_resumed_after_ctrl_c_is_bit_identical(tmp_path: Path,
@@ -49,7 +32,7 @@ def test_train_resumed_after_ctrl_c_is_bit_identical(tmp_path: Path,
             "--epochs", "3", "--quiet"]
     main([*argv, "--out", "whole"])
     with monkeypatch.context() as m:
-        _interrupt_after(m, 2)
+        interrupt_after(m, 2)
         with pytest.raises(SystemExit) as info:
             main([*argv, "--out", "cut"])
     assert info.value.code == 130
@@ -70,7 +53,7 @@ def test_compare_keeps_finished_seeds_and_resumes(tmp_path: Path,
             "--epochs", "2", "--seeds", "2", "--quiet"]
     main([*argv, "--out", "whole"])
     with monkeypatch.context() as m:
-        _interrupt_after(m, 5)  # seed 0: 2 torch + 2 minicnn; seed 1: torch's first epoch
+        interrupt_after(m, 5)  # seed 0: 2 torch + 2 minicnn; seed 1: torch's first epoch
         with pytest.raises(SystemExit) as info:
             main([*argv, "--out", "cut"])
     assert info.value.code == 130

@@ -11,9 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from lab3_data import CIFAR_CLASSES, write_cifar10_binary, write_fashion_mnist
-from runs import assert_same_run
+from runs import assert_same_run, interrupt_after, offline_in, spy_class_names
 
-import minicnn.runner
 from minicnn.cli import main
 from minicnn.experiments import EXPERIMENTS, EarlyStop, ReduceLR
 
@@ -26,10 +25,7 @@ AUTOENCODERS = ("mnist_autoencoder", "fashion_autoencoder", "cifar10_autoencoder
 
 @pytest.fixture(autouse=True)
 def _offline_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MINICNN_OFFLINE", "1")
-    monkeypatch.setenv("MINICNN_CACHE", str(tmp_path / "cache"))
-    monkeypatch.delenv("MINICNN_DATA", raising=False)
-    monkeypatch.chdir(tmp_path)
+    offline_in(tmp_path, monkeypatch)
 
 
 def test_experiments_lists_them_with_their_callbacks(capsys: pytest.CaptureFixture) -> None:
@@ -109,16 +105,7 @@ def test_train(experiment: str, capsys: pytest.CaptureFixture) -> None:
 @pytest.mark.parametrize("experiment", LAB3)
 def test_compare(experiment: str, capsys: pytest.CaptureFixture,
                  monkeypatch: pytest.MonkeyPatch) -> None:
-    import minicnn.train
-
-    names = []
-    real = minicnn.train.plot_confusion_matrix
-
-    def spy(cm, path, class_names=None, **kwargs):
-        names.append(tuple(class_names))
-        return real(cm, path, class_names=class_names, **kwargs)
-
-    monkeypatch.setattr(minicnn.train, "plot_confusion_matrix", spy)
+    names = spy_class_names(monkeypatch)
     report = _run("compare", experiment)
     printed = capsys.readouterr().out
     markdown = Path("run/report.md").read_text()
@@ -166,20 +153,6 @@ def test_cifar10_without_its_files_names_the_places_looked_in(tmp_path: Path) ->
         main(["train", "cifar10_cnn", "--data", "empty", "--offline", "--out", "run"])
 
 
-def _interrupt_after(monkeypatch: pytest.MonkeyPatch, checkpoints: int) -> None:
-    """Ctrl-C right after the ``checkpoints``-th checkpoint is saved."""
-    real = minicnn.runner._Checkpoint.on_epoch_end
-    count = {"n": 0}
-
-    def on_epoch_end(self, epoch: int, logs: dict) -> None:
-        real(self, epoch, logs)
-        count["n"] += 1
-        if count["n"] == checkpoints:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(minicnn.runner._Checkpoint, "on_epoch_end", on_epoch_end)
-
-
 @pytest.mark.parametrize("engine", ["minicnn", "torch"])
 @pytest.mark.parametrize("cut", [2, 4], ids=["before-the-stop", "at-the-stop"])
 def test_cifar10_cnn_resumes_exactly_with_its_callbacks(engine: str, cut: int, tmp_path: Path,
@@ -201,7 +174,7 @@ def test_cifar10_cnn_resumes_exactly_with_its_callbacks(engine: str, cut: int, t
     assert whole["early_stopping"]["stopped_epoch"] == 3
     assert whole["history"]["lr"][3] < whole["history"]["lr"][2]  # halved after epoch 3
     with monkeypatch.context() as m:
-        _interrupt_after(m, cut)
+        interrupt_after(m, cut)
         with pytest.raises(SystemExit):
             main([*argv, "--out", "cut"])
     assert (tmp_path / "cut" / f"checkpoint-{engine}-seed0.npz").is_file()
@@ -217,7 +190,7 @@ def test_autoencoder_compare_resumes_exactly(tmp_path: Path,
             "300", "--epochs", "2", "--quiet"]
     main([*argv, "--out", "whole"])
     with monkeypatch.context() as m:
-        _interrupt_after(m, 3)
+        interrupt_after(m, 3)
         with pytest.raises(SystemExit):
             main([*argv, "--out", "cut"])
     assert (tmp_path / "cut" / "result-torch-seed0.json").is_file()
