@@ -52,13 +52,16 @@ class EarlyStop:
 
 @dataclass(frozen=True)
 class ReduceLR:
-    """``ReduceLROnPlateau`` settings (PyTorch's scheduler in each engine): ``lr = max(lr *
-    factor, min_lr)`` after more than ``patience`` epochs without improvement of ``monitor``."""
+    """``ReduceLROnPlateau`` settings, Keras' names and rule: ``lr = max(lr * factor, min_lr)``
+    once ``monitor`` has not improved by more than ``min_delta`` (absolute) for ``patience``
+    epochs. Each engine runs its PyTorch-style scheduler with the same rule (``patience - 1``:
+    PyTorch reduces after *more than* ``patience`` bad epochs; ``threshold_mode='abs'``)."""
 
     factor: float
     patience: int
     min_lr: float = 0.0
     monitor: str = "val_loss"
+    min_delta: float = 1e-4
 
 
 @dataclass(frozen=True)

@@ -70,8 +70,8 @@ def build_callbacks(exp: Experiment, engine: Any, optimizer: Any) -> list[Any]:
     if exp.reduce_lr is not None:
         r = exp.reduce_lr
         scheduler = engine.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, mode=_mode(r.monitor), factor=r.factor, patience=r.patience,
-            min_lr=r.min_lr)
+            optimizer, mode=_mode(r.monitor), factor=r.factor, patience=max(r.patience - 1, 0),
+            threshold=r.min_delta, threshold_mode="abs", min_lr=r.min_lr)
         callbacks.append(LRSchedulerCallback(scheduler, monitor=r.monitor))
     return callbacks
 

@@ -136,7 +136,7 @@ def test_cifar10_cnn_records_its_callbacks() -> None:
     assert report["experiment"]["early_stopping"] == {
         "patience": 10, "restore_best_weights": True, "monitor": "val_loss", "min_delta": 0.0}
     assert report["experiment"]["reduce_lr"] == {
-        "factor": 0.5, "patience": 5, "min_lr": 1e-7, "monitor": "val_loss"}
+        "factor": 0.5, "patience": 5, "min_lr": 1e-7, "monitor": "val_loss", "min_delta": 1e-4}
     assert report["early_stopping"] == {"best_epoch": 0, "best": report["history"]["val_loss"][0],
                                         "stopped_epoch": None, "restored": True}
     assert report["data"] == "CIFAR-10 (cifar10/cifar-10-binary.tar.gz)"

@@ -1,5 +1,6 @@
 """The CIFAR-10 experiment's callbacks as the runner builds them (Keras' EarlyStopping with
-restore_best_weights, PyTorch's ReduceLROnPlateau), firing as configured in both engines, and
+restore_best_weights, and Keras' ReduceLROnPlateau rule run by each engine's PyTorch-style
+scheduler), firing as configured in both engines, and
 their state carried across a checkpoint."""
 from __future__ import annotations
 
@@ -24,8 +25,9 @@ from minicnn.train.callbacks import callback_states, load_callback_states
 
 from .helpers import Scripted, Snapshots, loaders
 
-# best after epoch 1; then no improvement: with patience 5 the lr halves after the 6th bad
-# epoch (epoch 7), with patience 10 training stops after the 10th (epoch 11)
+# best after epoch 1; then no improvement: with Keras' patience 5 the lr halves after the 5th
+# bad epoch (epoch 6; PyTorch's own patience 5 would wait for the 6th), with patience 10
+# training stops after the 10th (epoch 11)
 VAL_LOSS = [1.0, 0.9] + [0.95] * 18
 
 
@@ -50,13 +52,14 @@ def test_cifar10_callbacks_fire_as_configured(engine_name: str, problem) -> None
     plateau = lr_cb.scheduler
     assert type(plateau).__module__.split(".")[0] == engine_name  # the engine's own scheduler
     assert (plateau.factor, plateau.patience, plateau.min_lrs, plateau.mode) == \
-        (0.5, 5, [1e-7], "min")
+        (0.5, 4, [1e-7], "min")  # Keras' patience 5 in PyTorch's counting
+    assert (plateau.threshold, plateau.threshold_mode) == (1e-4, "abs")  # Keras' min_delta
     snaps = Snapshots()
     train, val = loaders(*problem)
     history = fit(model, optimizer, loss_fn, train, exp.epochs, engine=engine, val_loader=val,
                   callbacks=[Scripted(VAL_LOSS), snaps, *callbacks], progress=False)
     assert len(history) == 12 and (stop.best_epoch, stop.stopped_epoch) == (1, 11)
-    assert history.lr == pytest.approx([1e-3] * 8 + [5e-4] * 4)
+    assert history.lr == pytest.approx([1e-3] * 7 + [5e-4] * 5)
     final = engine.state_arrays(model)
     for key, value in snaps.arrays[1].items():  # the best epoch's weights are back
         np.testing.assert_array_equal(final[key], value)
