@@ -101,17 +101,8 @@ def _experiments(_: argparse.Namespace) -> None:
         print(f"{e.name:<20} {e.dataset:<8} {e.model:<18} {e.optimizer:<10} {e.lr:>7g} "
               f"{e.batch_size:>5} {e.epochs:>6}  {e.loss}")
     for e in EXPERIMENTS.values():
-        callbacks = []
-        if e.early_stopping is not None:
-            es = e.early_stopping
-            callbacks.append(f"EarlyStopping(monitor={es.monitor}, patience={es.patience}, "
-                             f"restore_best_weights={es.restore_best_weights})")
-        if e.reduce_lr is not None:
-            r = e.reduce_lr
-            callbacks.append(f"ReduceLROnPlateau(monitor={r.monitor}, factor={r.factor}, "
-                             f"patience={r.patience}, min_lr={r.min_lr:g})")
-        if callbacks:
-            print(f"callbacks of {e.name}: {', '.join(callbacks)}")
+        if e.callbacks_text:
+            print(f"callbacks of {e.name}: {', '.join(e.callbacks_text)}")
 
 
 # The input size (C, H, W) of each dataset's images, and of the models trained on CIFAR-10.

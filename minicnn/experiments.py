@@ -26,8 +26,9 @@ METRICS = ("accuracy", "mse")
 # sigmoid output must be able to reach the target, and the CIFAR-10 CNN, as in the course).
 SCALINGS = ("mean_std", "unit")
 DIGITS = tuple(str(d) for d in range(10))
-# NOTE: the same names as minicnn.data's FashionMNIST.classes and cracks.CLASSES, written out
-# so that naming an experiment's classes imports no data module (the crack one needs Pillow).
+# NOTE: the same names as minicnn.data's FashionMNIST.classes, cracks.CLASSES and CIFAR-10's
+# classes, written out so that naming an experiment's classes imports no data module (the
+# crack one needs Pillow).
 CLASS_NAMES = {
     "mnist": DIGITS,
     "fashion": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
@@ -140,6 +141,20 @@ class Experiment:
         """The class names, by label (what a confusion matrix shows)."""
         return CLASS_NAMES.get(self.dataset, ())
 
+    @property
+    def callbacks_text(self) -> list[str]:
+        """The callbacks in Keras' notation, e.g. ``EarlyStopping(monitor=val_loss, ...)``."""
+        text = []
+        if self.early_stopping is not None:
+            es = self.early_stopping
+            text.append(f"EarlyStopping(monitor={es.monitor}, patience={es.patience}, "
+                        f"restore_best_weights={es.restore_best_weights})")
+        if self.reduce_lr is not None:
+            r = self.reduce_lr
+            text.append(f"ReduceLROnPlateau(monitor={r.monitor}, factor={r.factor}, "
+                        f"patience={r.patience}, min_lr={r.min_lr:g})")
+        return text
+
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -226,8 +241,7 @@ class Splits(NamedTuple):
 
 def normalise_digits(images: np.ndarray) -> np.ndarray:
     """uint8 (N, 28, 28) -> float32 (N, 1, 28, 28), as ToTensor then Normalize(0.1307, 0.3081)."""
-    x = images.astype(np.float32)[:, None] / np.float32(255)
-    return (x - np.float32(MNIST_MEAN)) / np.float32(MNIST_STD)
+    return (unit_digits(images) - np.float32(MNIST_MEAN)) / np.float32(MNIST_STD)
 
 
 def _fallback_notices(caught: list[warnings.WarningMessage]) -> list[str]:

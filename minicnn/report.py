@@ -122,15 +122,7 @@ def _history_table(history: dict[str, list]) -> list[str]:
 
 def _settings(exp: Experiment, epochs: int, device: str, limit: int | None) -> str:
     cap = f", at most {limit} images per split" if limit else ""
-    callbacks = ""
-    if exp.early_stopping is not None:
-        es = exp.early_stopping
-        callbacks += (f"; EarlyStopping(monitor={es.monitor}, patience={es.patience}, "
-                      f"restore_best_weights={es.restore_best_weights})")
-    if exp.reduce_lr is not None:
-        r = exp.reduce_lr
-        callbacks += (f"; ReduceLROnPlateau(monitor={r.monitor}, factor={r.factor}, "
-                      f"patience={r.patience}, min_lr={r.min_lr:g})")
+    callbacks = "".join(f"; {c}" for c in exp.callbacks_text)
     scaled = "pixels in [0, 1]" if exp.scaling == "unit" else "pixels normalised (mean, std)"
     scaled = "" if exp.dataset == "cracks" else f", {scaled}"
     return (f"{exp.description}; {exp.optimizer} lr {exp.lr}, batch {exp.batch_size}, "

@@ -12,7 +12,7 @@ Layout, for engine ``E`` and seed ``S``::
                               predictions (or a few reconstructions), early stopping
     weights-E-seedS.npz       its final weights (``np.load`` gives the state_dict arrays)
     report.json, report.md    the report, rewritten after each finished seed
-    curves.png, confusion-E.png
+    curves.png, confusion-E.png (classifiers), reconstructions-E.png (autoencoders)
 """
 from __future__ import annotations
 
