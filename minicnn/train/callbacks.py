@@ -68,9 +68,10 @@ class _Monitor:
 class EarlyStopping(Callback):
     """Stop when ``monitor`` has not improved (by more than ``min_delta``) for ``patience``
     epochs (Keras' rule). With ``restore_best`` (Keras' ``restore_best_weights``), the weights
-    of the best epoch are put back into the model when training ends. After training:
-    ``best``, ``best_epoch``, ``stopped_epoch`` (the epoch after which training stopped, or
-    None). ``state_dict()`` / ``load_state_dict()`` carry all of it, the best weights
+    of the best epoch are put back into the model when training ends, whether it stopped early
+    or ran all its epochs (Keras 3; tf.keras 2 restored them only when it stopped). After
+    training: ``best``, ``best_epoch``, ``stopped_epoch`` (the epoch after which training
+    stopped, or None). ``state_dict()`` / ``load_state_dict()`` carry all of it, the best weights
     included, across a checkpoint: a state loaded before ``fit`` survives its
     ``on_train_begin`` (and a run that had stopped stays stopped)."""
 
